@@ -1,0 +1,1 @@
+"""Robust aggregation rules: pure torch functions on an (n, d) update matrix."""

@@ -1,0 +1,92 @@
+"""The contract between the strategy and every aggregation rule.
+
+Functional core: each rule is a pure function on an ``(n, d)`` float tensor of client
+updates (row i = i-th participating client in ascending client id). The thin classes here
+wrap those functions for configuration, registry and detection metrics: they return the
+aggregate **and** a per-client weight vector (0 = rejected).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from fedpoison.registry import Registry
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What the strategy tells a rule about the round; never who is malicious.
+
+    Attributes:
+        f: the defense's assumed number of Byzantine clients among the ``n`` rows.
+        client_ids: partition ids of the rows, ascending (for rules with per-client history).
+        num_examples: client-reported example counts ``(n,)``; robust rules ignore them.
+        generator: the only randomness a rule may use (seeded per round by the strategy).
+        server_update: FLTrust's root-set update ``(d,)`` when the rule asks for it.
+        global_weights: flat current global model ``(d,)`` (FLAME clusters models, not deltas).
+        server_round: 1-based round number.
+    """
+
+    f: int
+    client_ids: tuple[int, ...]
+    num_examples: torch.Tensor | None = None
+    generator: torch.Generator | None = None
+    server_update: torch.Tensor | None = None
+    global_weights: torch.Tensor | None = None
+    server_round: int = 1
+
+
+@dataclass(frozen=True)
+class AggregationResult:
+    """The aggregate ``(d,)`` and per-client weights ``(n,)`` (0 = rejected)."""
+
+    aggregate: torch.Tensor
+    weights: torch.Tensor
+    info: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> torch.Tensor:
+        """Boolean mask ``(n,)`` of rows given zero weight."""
+        return self.weights <= 0
+
+
+class Aggregator(ABC):
+    """Base class of every configurable rule (``defense=<name>``).
+
+    Subclasses set the class attributes (used for the README catalogue) and implement
+    :meth:`check` (precondition on ``n`` and ``f``, raising ``ValueError`` that names the rule,
+    ``n``, ``f`` and the bound) and :meth:`aggregate`. Stateful rules (centered clipping,
+    FoolsGold) keep their state on the instance and expose it via ``state_dict``.
+    """
+
+    name: ClassVar[str]
+    paper: ClassVar[str]
+    requirement: ClassVar[str] = "n ≥ 1"
+    needs_server_update: ClassVar[bool] = False
+
+    def check(self, n: int, f: int) -> None:
+        """Raise ``ValueError`` when the rule cannot run on ``n`` rows with ``f`` assumed Byzantine."""
+        if n < 1:
+            raise ValueError(f"{self.name}: needs n ≥ 1 rows, got n={n}, f={f}")
+
+    @abstractmethod
+    def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        """Aggregate ``updates`` ``(n, d)`` without modifying it."""
+
+    def __call__(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        self.check(updates.shape[0], ctx.f)
+        return self.aggregate(updates, ctx)
+
+    def state_dict(self) -> dict[str, Any]:
+        """State carried across rounds (for checkpoints); empty for stateless rules."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+AGGREGATORS: Registry[type[Aggregator]] = Registry("defense")

@@ -1,0 +1,1 @@
+"""Attacks: data poisoning (client side), update poisoning (server-side adversary stage)."""

@@ -1,0 +1,30 @@
+"""Model registry and the one way to build a model for a dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from fedpoison.registry import Registry
+from fedpoison.seeding import MODEL_INIT, derive_seed
+
+ModelBuilder = Callable[..., nn.Module]
+MODELS: Registry[ModelBuilder] = Registry("model")
+
+
+def build_model(
+    builder: ModelBuilder,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int,
+    **params: object,
+) -> nn.Module:
+    """Build ``builder(input_shape, num_classes, **params)`` with weights drawn from ``seed``.
+
+    The global RNG is forked so that building a model never disturbs other random streams.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, MODEL_INIT))
+        return builder(input_shape, num_classes, **params)
