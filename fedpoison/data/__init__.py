@@ -1,5 +1,10 @@
-"""Datasets (offline-first) and partitioners."""
+"""Datasets (offline-first) and partitioners.
 
+Importing this package registers every dataset loader in ``DATASETS`` and every partitioner
+in ``PARTITIONERS``.
+"""
+
+from fedpoison.data import cifar10, digits, fang_split, mnist, shards  # noqa: F401  (registration)
 from fedpoison.data.base import DATASETS, ImageDataset
 from fedpoison.data.partition import PARTITIONERS
 

@@ -1,6 +1,10 @@
-"""Small reference models; each builder takes ``(input_shape, num_classes, **params)``."""
+"""Small reference models; each builder takes ``(input_shape, num_classes, **params)``.
 
+Importing this package registers every builder in ``MODELS``: logreg, mlp, cnn (``simple``),
+fltrust_cnn, lenet, cifar_cnn (``cnns``) and resnet8 (``resnet``).
+"""
+
+from fedpoison.models import cnns, resnet, simple  # noqa: F401  (registration)
 from fedpoison.models.registry import MODELS, build_model
-from fedpoison.models import simple  # noqa: F401  (registers logreg, mlp, cnn)
 
 __all__ = ["MODELS", "build_model"]
