@@ -1,1 +1,77 @@
-"""Attacks: data poisoning (client side), update poisoning (server-side adversary stage)."""
+"""Attacks: data poisoning (client side), update poisoning (server-side adversary stage).
+
+Importing this package imports every attack module, so ``UPDATE_ATTACKS`` and
+``DATA_ATTACKS`` are complete. The functional cores are named ``<attack>_attack`` (not
+``<attack>``) because a package attribute with a submodule's name would shadow the module
+and break Hydra ``_target_`` paths such as ``fedpoison.attacks.alie.ALIE``.
+"""
+
+from fedpoison.attacks.adaptive import Adaptive, adaptive_attack
+from fedpoison.attacks.alie import ALIE, alie_attack, alie_z_max
+from fedpoison.attacks.backdoor import Backdoor
+from fedpoison.attacks.base import (
+    DATA_ATTACKS,
+    UPDATE_ATTACKS,
+    AdversaryView,
+    DataAttack,
+    MaliciousReplies,
+    UpdateAttack,
+)
+from fedpoison.attacks.catalogue import attack_catalogue
+from fedpoison.attacks.fang_krum import FangKrum, fang_krum_attack
+from fedpoison.attacks.fang_trim import FangTrim, fang_trim_full, fang_trim_partial
+from fedpoison.attacks.gaussian import Gaussian, gaussian_attack
+from fedpoison.attacks.ipm import IPM, ipm_attack
+from fedpoison.attacks.label_flip import LabelFlip
+from fedpoison.attacks.min_max import MinMax, min_max_attack, min_max_gamma
+from fedpoison.attacks.min_sum import MinSum, min_sum_attack, min_sum_gamma
+from fedpoison.attacks.num_examples_inflation import NumExamplesInflation, inflate_num_examples
+from fedpoison.attacks.scaling import Scaling, replacement_gamma, scaling_attack
+from fedpoison.attacks.sign_flip import SignFlip, sign_flip_attack
+from fedpoison.attacks.spec import AttackSpec, build_attack, build_view, check_attack
+from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
+
+__all__ = [
+    "ALIE",
+    "DATA_ATTACKS",
+    "IPM",
+    "KNOWLEDGE_ORDER",
+    "UPDATE_ATTACKS",
+    "Adaptive",
+    "AdversaryView",
+    "AttackSpec",
+    "Backdoor",
+    "DataAttack",
+    "FangKrum",
+    "FangTrim",
+    "Gaussian",
+    "LabelFlip",
+    "MaliciousReplies",
+    "MinMax",
+    "MinSum",
+    "NumExamplesInflation",
+    "Scaling",
+    "SignFlip",
+    "ThreatModel",
+    "UpdateAttack",
+    "adaptive_attack",
+    "alie_attack",
+    "alie_z_max",
+    "attack_catalogue",
+    "build_attack",
+    "build_view",
+    "check_attack",
+    "fang_krum_attack",
+    "fang_trim_full",
+    "fang_trim_partial",
+    "gaussian_attack",
+    "inflate_num_examples",
+    "ipm_attack",
+    "min_max_attack",
+    "min_max_gamma",
+    "min_sum_attack",
+    "min_sum_gamma",
+    "replacement_gamma",
+    "scaling_attack",
+    "sign_flip_attack",
+]

@@ -74,6 +74,16 @@ class UpdateAttack(ABC):
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         """Malicious rows for ``view.num_malicious`` participants; never mutates the view."""
 
+    def required_knowledge(self) -> Knowledge:
+        """What this configured instance needs; a variant (e.g. partial knowledge) may need
+        more than the class minimum ``knowledge``. :func:`~fedpoison.attacks.spec.check_attack`
+        checks this against the threat model."""
+        return self.knowledge
+
+    def requires_defense(self) -> bool:
+        """Whether this configured instance must be told the defense (``threat.knows_defense``)."""
+        return self.needs_defense
+
 
 class DataAttack(ABC):
     """An attack that poisons a malicious client's local training data in its ClientApp."""

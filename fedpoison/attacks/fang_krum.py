@@ -1,0 +1,159 @@
+"""Fang et al. 2020 attack on Krum (USENIX Security, §3.2, Eqs. (1)–(4); REFERENCES D11).
+
+Delta translation: the paper crafts ``w′_1 = w_Re − λ·s`` with ``w_Re`` the current global
+model and ``s_j`` the direction in which parameter ``j`` would change without the attack. As
+a delta, ``Δ′_1 = w′_1 − w_Re = −λ·s`` with ``s = sign(mean known Δ)``. Distances between
+models equal distances between deltas, and ``D(w_i, w_Re) = ‖Δ_i‖``. Krum itself is
+:func:`fedpoison.aggregators.krum.krum` (``n−f−2`` nearest, squared distances).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+
+from fedpoison.aggregators.krum import krum
+from fedpoison.attacks.base import UPDATE_ATTACKS, AdversaryView, MaliciousReplies, UpdateAttack
+from fedpoison.attacks.common import direction, normal, pairwise_sq_dists, repeat_rows, uniform
+from fedpoison.attacks.threat import Knowledge
+
+LAMBDA_MIN = 1e-5
+
+
+def fang_krum_lambda0(benign: torch.Tensor, num_participants: int, num_malicious: int) -> float:
+    """Eq. (3)'s upper bound on λ (Fang's ``D`` = non-squared Euclidean distance)::
+
+        λ0 = 1/((n−2c−1)√d) · min_{i∈B} Σ_{l∈Γ̃_i} ‖Δ_l − Δ_i‖ + 1/√d · max_{i∈B} ‖Δ_i‖
+
+    ``Γ̃_i`` = the ``n−c−2`` benign updates closest to ``Δ_i``; ``n`` participants, ``c``
+    malicious, ``B`` the benign rows. Needs ``n ≥ 2c+3`` (Krum's own precondition).
+    """
+    n, c, d = num_participants, num_malicious, benign.shape[1]
+    if n < 2 * c + 3:
+        raise ValueError(f"fang_krum: Krum needs n ≥ 2f+3, got n={n}, f={c}")
+    dist = pairwise_sq_dists(benign).sqrt()
+    dist.fill_diagonal_(float("inf"))
+    nearest = torch.topk(dist, n - c - 2, dim=1, largest=False).values.sum(dim=1)
+    farthest = float(torch.linalg.vector_norm(benign.to(torch.float64), dim=1).max())
+    return (float(nearest.min()) / (n - 2 * c - 1) + farthest) / math.sqrt(d)
+
+
+def _halve_until_selected(
+    lam: float, s: torch.Tensor, copies: int, others: torch.Tensor, f: int
+) -> tuple[float, bool]:
+    """Halve ``lam`` until Krum (with ``f``) on ``copies`` rows ``−λ·s`` followed by ``others``
+    selects the crafted row, or until ``lam < LAMBDA_MIN``; returns ``(λ, selected)``."""
+    while lam >= LAMBDA_MIN:
+        crafted = -lam * s
+        rows = torch.cat([repeat_rows(crafted, copies), others])
+        if torch.equal(krum(rows, f), crafted):
+            return lam, True
+        lam /= 2
+    return lam, False
+
+
+def fang_krum_full(benign: torch.Tensor, s: torch.Tensor, num_malicious: int) -> float:
+    """Full knowledge: the λ of Eq. (2), searched by halving from Eq. (3)'s bound until Krum
+    (``f = c``, Conventions 4) over the ``c`` crafted copies and the benign updates selects
+    the crafted row. When none is, the first λ below ``LAMBDA_MIN`` is returned."""
+    c = num_malicious
+    lam0 = fang_krum_lambda0(benign, benign.shape[0] + c, c)
+    return _halve_until_selected(lam0, s, c, benign, c)[0]
+
+
+def fang_krum_partial(own: torch.Tensor, s: torch.Tensor) -> float:
+    """Partial knowledge (Eq. (4)): Krum must select ``w′_1`` among the crafted copies and the
+    ``c`` attackers' own before-attack updates.
+
+    Eq. (4) applies Krum to ``2c`` models, where Krum's precondition ``n ≥ 2f+3`` fails for
+    ``f = c``; the simulation therefore uses the largest ``f`` Krum accepts,
+    ``⌊(rows−3)/2⌋``. λ starts at ``(max_{i,j} ‖Δ_i−Δ_j‖ + max_i ‖Δ_i‖)/√d`` over the own
+    updates (Eq. (3) with the own updates as the benign set, the neighbour average replaced by
+    the maximum since Eq. (3)'s ``n−2c−1`` is not positive here). When Krum cannot run or no
+    λ ≥ 1e-5 is selected, one more copy of ``w′_1`` is added and the search repeats (D11).
+    From ``c+1`` copies on, the crafted row's ``rows−f−2`` nearest neighbours are all copies
+    (score 0, lowest index on ties), so the loop ends there at the latest. With ``c = 1`` the
+    result is λ0 itself: one own update gives no constraint.
+    """
+    c, d = own.shape[0], own.shape[1]
+    spread = float(pairwise_sq_dists(own).max().sqrt())
+    farthest = float(torch.linalg.vector_norm(own.to(torch.float64), dim=1).max())
+    lam0 = (spread + farthest) / math.sqrt(d)
+    copies = c
+    while True:
+        f_sim = (copies + c - 3) // 2
+        if f_sim >= 0:
+            lam, selected = _halve_until_selected(lam0, s, copies, own, f_sim)
+            if selected:
+                return lam
+        copies += 1
+
+
+def fang_krum_attack(
+    known: torch.Tensor,
+    num_malicious: int,
+    generator: torch.Generator,
+    *,
+    benign: torch.Tensor | None,
+    epsilon: float = 0.01,
+) -> torch.Tensor:
+    """``(m, d)`` rows: ``Δ′_1 = −λ·s`` and ``m−1`` random points within distance ``ε`` of it
+    (uniform direction, radius ``U[0, ε]``).
+
+    ``s = sign(mean(known))`` (the round's honest updates the adversary knows: REFERENCES
+    Conventions 3 "all clients" under full knowledge, the own updates ``s̃`` under partial).
+    ``benign`` given ⇒ full knowledge (:func:`fang_krum_full`); ``None`` ⇒ partial
+    (:func:`fang_krum_partial` on ``known``, which must then be the own updates).
+    """
+    s = direction(known)
+    lam = (
+        fang_krum_full(benign, s, num_malicious)
+        if benign is not None
+        else fang_krum_partial(known, s)
+    )
+    crafted = -lam * s
+    shape = (num_malicious - 1, known.shape[1])
+    offsets = normal(shape, generator, known)
+    offsets = offsets / torch.linalg.vector_norm(offsets, dim=1, keepdim=True).clamp_min(1e-30)
+    radius = epsilon * uniform((num_malicious - 1, 1), generator, known)
+    return torch.cat([crafted.unsqueeze(0), crafted + radius * offsets])
+
+
+@UPDATE_ATTACKS.register("fang_krum")
+class FangKrum(UpdateAttack):
+    """Fang's Krum attack.
+
+    Args:
+        knowledge: ``all`` = full knowledge (benign updates in the Krum simulation, paper
+            default); ``own`` = partial knowledge (Eq. (4), own updates only).
+        epsilon: radius around ``Δ′_1`` for the other ``c−1`` crafted updates (paper: 0.01).
+    """
+
+    name: ClassVar[str] = "fang_krum"
+    paper: ClassVar[str] = "Fang et al. 2020, Local Model Poisoning Attacks (USENIX Security)"
+    knowledge: ClassVar[Knowledge] = "own"
+    needs_defense: ClassVar[bool] = False
+
+    def __init__(self, knowledge: Knowledge = "all", epsilon: float = 0.01) -> None:
+        if knowledge not in ("own", "all"):
+            raise ValueError(f"fang_krum: knowledge must be 'own' or 'all', got {knowledge!r}")
+        self.source: Knowledge = knowledge
+        self.epsilon = float(epsilon)
+
+    def required_knowledge(self) -> Knowledge:
+        return self.source
+
+    def craft(self, view: AdversaryView) -> MaliciousReplies:
+        if self.source == "own":
+            rows = fang_krum_attack(
+                view.own, view.num_malicious, view.generator, benign=None, epsilon=self.epsilon
+            )
+            return MaliciousReplies(rows)
+        if view.benign is None:
+            raise ValueError("fang_krum with knowledge=all needs threat.knowledge=all")
+        rows = fang_krum_attack(
+            view.known, view.num_malicious, view.generator, benign=view.benign, epsilon=self.epsilon
+        )
+        return MaliciousReplies(rows)

@@ -1,0 +1,142 @@
+"""Attack composition, configuration and the adversary's view.
+
+An attack is an optional data attack (run inside malicious ClientApps) plus an optional update
+attack (run by the adversary stage of the strategy). :func:`build_attack` instantiates one
+from its Hydra config, :func:`check_attack` rejects it before the first round when the threat
+model does not grant what it needs, and :func:`build_view` is the only way the strategy should
+hand updates to an update attack: it strips what the threat model does not grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+
+from fedpoison.aggregators.base import Aggregator
+from fedpoison.attacks.base import (
+    UPDATE_ATTACKS,
+    AdversaryView,
+    DataAttack,
+    UpdateAttack,
+)
+from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """A configured attack: ``name`` (the config's), a data attack and/or an update attack."""
+
+    name: str
+    data: DataAttack | None
+    update: UpdateAttack | None
+
+
+def _build(node: Any, kind: type, key: str, name: str) -> Any:
+    if node is None:
+        return None
+    obj = instantiate(node)
+    if not isinstance(obj, kind):
+        raise TypeError(
+            f"attack {name}: attack.{key} must build a {kind.__name__}, got {type(obj).__name__}"
+        )
+    return obj
+
+
+def build_attack(cfg: Mapping[str, Any]) -> AttackSpec:
+    """Instantiate an :class:`AttackSpec` from a config mapping (dict or ``DictConfig``).
+
+    Keys: ``name`` (str), ``data`` (``None`` or a ``_target_`` node building a
+    :class:`DataAttack`), ``update`` (``None`` or a ``_target_`` node building an
+    :class:`UpdateAttack`; nested ``_target_`` nodes are instantiated recursively).
+    """
+    missing = {"name", "data", "update"} - set(cfg.keys())
+    if missing:
+        raise ValueError(f"attack config lacks key(s) {sorted(missing)}; needs name, data, update")
+    name = str(cfg["name"])
+    return AttackSpec(
+        name=name,
+        data=_build(cfg["data"], DataAttack, "data", name),
+        update=_build(cfg["update"], UpdateAttack, "update", name),
+    )
+
+
+def check_attack(spec: AttackSpec, threat: ThreatModel) -> None:
+    """Raise ``ValueError`` (one line, saying what to set) when ``spec.update`` needs more
+    knowledge than ``threat.knowledge`` grants, or the defense while ``threat.knows_defense``
+    is false. Data attacks need nothing from the threat model."""
+    if spec.update is None:
+        return
+    need = spec.update.required_knowledge()
+    if KNOWLEDGE_ORDER[need] > KNOWLEDGE_ORDER[threat.knowledge]:
+        fitting = [
+            n
+            for n, cls in UPDATE_ATTACKS.items()
+            if KNOWLEDGE_ORDER[cls.knowledge] <= KNOWLEDGE_ORDER[threat.knowledge]
+            and not cls.needs_defense
+        ]
+        raise ValueError(
+            f"attack {spec.name} needs threat.knowledge={need} (got {threat.knowledge}); "
+            f"set threat.knowledge={need} or choose an attack (or variant) that works with "
+            f"knowledge={threat.knowledge}: {', '.join(fitting)}"
+        )
+    if spec.update.requires_defense() and not threat.knows_defense:
+        raise ValueError(
+            f"attack {spec.name} needs threat.knows_defense=true (got false); "
+            "set threat.knows_defense=true or choose an attack that does not need the defense"
+        )
+
+
+def build_view(
+    own: torch.Tensor,
+    benign: torch.Tensor,
+    *,
+    threat: ThreatModel,
+    global_weights: torch.Tensor,
+    server_lr: float,
+    generator: torch.Generator,
+    defense: Aggregator | None = None,
+    f: int | None = None,
+    server_round: int = 1,
+) -> AdversaryView:
+    """The :class:`AdversaryView` the threat model grants for one round.
+
+    Args:
+        own: the malicious participants' honest updates ``(m, d)``, ascending client id.
+        benign: the benign participants' updates ``(n − m, d)``, ascending client id; always
+            pass them, the view keeps them only when ``threat.knowledge == "all"``.
+        threat: decides what is kept.
+        global_weights: flat current global model ``(d,)``.
+        server_lr: the server learning rate η.
+        generator: the adversary's random stream for this round (``seeding.ADVERSARY``).
+        defense, f: the server's rule and its assumed Byzantine count; kept only when
+            ``threat.knows_defense``.
+        server_round: 1-based round number.
+
+    ``num_participants`` is ``m + (n − m)``, computed from the two tensors.
+    """
+    if own.ndim != 2 or own.shape[0] == 0:
+        raise ValueError(
+            f"build_view: own must be (m, d) with m ≥ 1, got {tuple(own.shape)}; "
+            "skip the adversary stage in rounds without malicious participants"
+        )
+    if benign.ndim != 2 or own.shape[1] != benign.shape[1]:
+        raise ValueError(
+            f"build_view: own and benign must be (m, d) and (n−m, d), got "
+            f"{tuple(own.shape)} and {tuple(benign.shape)}"
+        )
+    knows_defense = threat.knows_defense
+    return AdversaryView(
+        own=own,
+        benign=benign if threat.knowledge == "all" else None,
+        num_participants=int(own.shape[0] + benign.shape[0]),
+        global_weights=global_weights,
+        server_lr=float(server_lr),
+        generator=generator,
+        defense=defense if knows_defense else None,
+        f=f if knows_defense else None,
+        server_round=server_round,
+    )

@@ -1,0 +1,81 @@
+"""Label flipping and the BadNets backdoor: exact fractions, no mutation, success set."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fedpoison.attacks import Backdoor, LabelFlip
+
+
+def _data(n: int, shape: tuple[int, int, int], classes: int = 10, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((n, *shape), generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 60), fraction=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_label_flip_exact_fraction_and_no_mutation(n: int, fraction: float, seed: int) -> None:
+    x, y = _data(n, (1, 8, 8), seed=seed)
+    x0, y0 = x.clone(), y.clone()
+    px, py = LabelFlip(poison_fraction=fraction).poison(
+        x, y, 10, torch.Generator().manual_seed(seed)
+    )
+    assert torch.equal(x, x0) and torch.equal(y, y0)
+    assert torch.equal(px, x)
+    changed = py != y
+    assert int(changed.sum()) == int(fraction * n)  # 10 classes: l → 9−l always changes l
+    assert torch.equal(py[changed], 9 - y[changed])
+
+
+def test_label_flip_mapping_and_determinism() -> None:
+    y = torch.tensor([7, 7, 7, 7, 1, 2, 3, 7])
+    x = torch.zeros(8, 1, 4, 4)
+    attack = LabelFlip(mapping={7: 1}, poison_fraction=0.5)
+    _, a = attack.poison(x, y, 10, torch.Generator().manual_seed(3))
+    _, b = attack.poison(x, y, 10, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert int((a != y).sum()) == 2  # ⌊0.5 · 5 eligible⌋
+    assert torch.all(a[a != y] == 1) and torch.all(a[y != 7] == y[y != 7])
+    with pytest.raises(ValueError, match="outside"):
+        LabelFlip(mapping={12: 0}).poison(x, y, 10, torch.Generator())
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_backdoor_trigger_and_fraction(shape: tuple[int, int, int]) -> None:
+    x, y = _data(40, shape)
+    x0, y0 = x.clone(), y.clone()
+    attack = Backdoor(size=3, value=1.0, target=0, poison_fraction=0.5)
+    px, py = attack.poison(x, y, 10, torch.Generator().manual_seed(0))
+    assert torch.equal(x, x0) and torch.equal(y, y0)
+    h, w = shape[1], shape[2]
+    triggered = (px[:, :, h - 3 :, w - 3 :] == 1.0).flatten(1).all(dim=1)  # rand < 1: no accidents
+    assert int(triggered.sum()) == 20  # exactly ⌊0.5 · 40⌋
+    assert torch.all(py[triggered] == 0) and torch.equal(py[~triggered], y[~triggered])
+    assert torch.equal(px[~triggered], x[~triggered])
+    mask = torch.ones(shape, dtype=torch.bool)
+    mask[:, h - 3 :, w - 3 :] = False
+    assert torch.equal(px[:, mask], x[:, mask])  # nothing outside the square changes
+
+
+def test_backdoor_positions() -> None:
+    x = torch.zeros(2, 1, 8, 8)
+    top = Backdoor(size=2, position="top_left", value=0.5).apply_trigger(x)
+    assert torch.all(top[:, :, :2, :2] == 0.5) and top.sum() == 2 * 4 * 0.5
+    at = Backdoor(size=2, position=[3, 4], value=1.0).apply_trigger(x)
+    assert torch.all(at[:, :, 3:5, 4:6] == 1.0) and at.sum() == 8
+    with pytest.raises(ValueError, match="does not fit"):
+        Backdoor(size=3, position=(6, 6)).apply_trigger(x)
+    assert torch.equal(x, torch.zeros(2, 1, 8, 8))
+
+
+def test_backdoor_success_set_excludes_target() -> None:
+    x, y = _data(50, (3, 32, 32))
+    attack = Backdoor(target=2, size=4)
+    sx, sy = attack.success_set(x, y)
+    keep = y != 2
+    assert sx.shape[0] == int(keep.sum()) and torch.all(sy == 2)
+    assert torch.all(sx[:, :, -4:, -4:] == 1.0)
+    assert torch.equal(sx[:, :, :28, :28], x[keep][:, :, :28, :28])
