@@ -1,0 +1,5 @@
+"""``python -m fedpoison`` = the ``fedpoison`` command."""
+
+from fedpoison.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""The one ClientApp (Flower Message API) every engine runs.
+
+``train``: load the received global model, train it on this node's partition (poisoned when
+the node is malicious and the adversary is active), reply with the weights and
+``num-examples``. ``evaluate``: local accuracy/loss. ``query``: report the partition id so any
+Grid (Flower's included) can map node ids to clients.
+
+Whether a node is malicious is decided here, from the threat model and the seed: the server
+never tells a client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from hydra.utils import instantiate
+
+from fedpoison.attacks.base import DataAttack
+from fedpoison.attacks.threat import ThreatModel
+from fedpoison.clients.training import LocalTraining, evaluate, local_train
+from fedpoison.federation import FederationSpec, load_federation
+from fedpoison.seeding import DATA_ATTACK, TRAINING, torch_generator
+
+PARTITION_ID = "partition-id"
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """Everything a ClientApp process needs, small and picklable.
+
+    Attributes:
+        federation: dataset, partition and model configs.
+        threat: the threat model (decides which partition ids are malicious).
+        data_attack: ``_target_`` config of the malicious clients' data poisoning, or None.
+        device: torch device for local training (``cpu``, ``cuda``, ``cuda:1``...).
+    """
+
+    federation: FederationSpec
+    threat: ThreatModel
+    data_attack: dict[str, Any] | None = None
+    device: str = "cpu"
+
+
+class _ClientRuntime:
+    """Per-process state built lazily from a :class:`ClientSpec` (data, model, pool)."""
+
+    def __init__(self, spec: ClientSpec) -> None:
+        self.spec = spec
+        self.fed = load_federation(spec.federation)
+        self.model = self.fed.new_model().to(spec.device)
+        self.device = torch.device(spec.device)
+        self.malicious = spec.threat.malicious_ids(spec.federation.num_clients, spec.federation.seed)
+        self.data_attack: DataAttack | None = (
+            instantiate(spec.data_attack) if spec.data_attack is not None else None
+        )
+
+    def local_data(self, pid: int, server_round: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The partition, poisoned when ``pid`` is malicious and the adversary acts now."""
+        x, y = self.fed.client_data(pid)
+        if self.data_attack is not None and pid in self.malicious and self.spec.threat.active(server_round):
+            gen = torch_generator(self.spec.federation.seed, DATA_ATTACK, pid)
+            x, y = self.data_attack.poison(x, y, self.fed.data.num_classes, gen)
+        return x, y
+
+    def load(self, arrays: ArrayRecord) -> None:
+        self.model.load_state_dict(arrays.to_torch_state_dict())
+
+
+_RUNTIMES: dict[str, _ClientRuntime] = {}
+
+
+def _runtime(spec: ClientSpec) -> _ClientRuntime:
+    """One runtime per spec per process (Ray actors and the inline engine reuse it)."""
+    key = repr(spec)
+    if key not in _RUNTIMES:
+        _RUNTIMES[key] = _ClientRuntime(spec)
+    return _RUNTIMES[key]
+
+
+def make_client_app(spec: ClientSpec) -> ClientApp:
+    """The ClientApp for ``spec``; cheap to pickle (data is loaded inside each process)."""
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        rt = _runtime(spec)
+        pid = int(context.node_config[PARTITION_ID])
+        config = msg.content["config"]
+        server_round = int(config["server-round"])
+        rt.load(msg.content["arrays"])
+        x, y = rt.local_data(pid, server_round)
+        procedure = LocalTraining(
+            lr=float(config["lr"]),
+            momentum=float(config["momentum"]),
+            weight_decay=float(config["weight-decay"]),
+            batch_size=int(config["batch-size"]),
+            local_epochs=int(config["local-epochs"]),
+            local_steps=int(config["local-steps"]) if int(config["local-steps"]) > 0 else None,
+        )
+        gen = torch_generator(spec.federation.seed, TRAINING, server_round, pid)
+        loss = local_train(rt.model, x, y, procedure, gen, rt.device)
+        reply = RecordDict(
+            {
+                "arrays": ArrayRecord(rt.model.state_dict()),
+                "metrics": MetricRecord({"num-examples": len(y), "train-loss": loss}),
+            }
+        )
+        return Message(reply, reply_to=msg)
+
+    @app.evaluate()
+    def local_evaluate(msg: Message, context: Context) -> Message:
+        rt = _runtime(spec)
+        pid = int(context.node_config[PARTITION_ID])
+        rt.load(msg.content["arrays"])
+        x, y = rt.fed.client_data(pid)
+        loss, acc = evaluate(rt.model, x, y, rt.device)
+        metrics = MetricRecord({"num-examples": len(y), "loss": loss, "accuracy": acc})
+        return Message(RecordDict({"metrics": metrics}), reply_to=msg)
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        pid = int(context.node_config[PARTITION_ID])
+        return Message(RecordDict({"metrics": MetricRecord({PARTITION_ID: pid})}), reply_to=msg)
+
+    return app

@@ -1,0 +1,106 @@
+"""Structured-config schemas and the checks that run before round 1.
+
+Hydra composes the YAML tree in ``fedpoison/conf``; :func:`validate` merges the fixed-schema
+groups into these dataclasses (types) and checks ranges and combinations, raising
+:class:`ConfigError` whose one-line message names the field and what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line saying what to change."""
+
+
+@dataclass
+class TrainingConfig:
+    lr: float = 0.05  # client SGD learning rate (mean-loss convention; paper lr × batch for sum-loss papers)
+    momentum: float = 0.0  # client SGD momentum
+    weight_decay: float = 0.0  # client SGD weight decay
+    batch_size: int = 32  # client minibatch size
+    local_epochs: int = 1  # passes over local data per round (when local_steps is null)
+    local_steps: int | None = None  # exact SGD steps per round (1 = FedSGD-like); overrides epochs
+    server_lr: float = 1.0  # η in w ← w + η·Agg(Δ)
+
+
+@dataclass
+class FederationConfig:
+    num_clients: int = 20  # registered clients (partitions)
+    clients_per_round: int | None = None  # sampled per round; null = use fraction
+    fraction: float = 1.0  # share of clients sampled per round when clients_per_round is null
+    timeout: float = 3600.0  # seconds the server waits for a round's replies
+
+    def per_round(self) -> int:
+        """Clients sampled each round."""
+        if self.clients_per_round is not None:
+            return self.clients_per_round
+        return max(1, int(round(self.fraction * self.num_clients)))
+
+
+@dataclass
+class ThreatConfig:
+    num_malicious: int = 0  # size of the malicious pool
+    fraction: float | None = None  # pool as a fraction of num_clients (overrides num_malicious)
+    selection: str = "fixed"  # fixed = seeded pool drawn once; explicit = ids
+    ids: list[int] = field(default_factory=list)  # explicit malicious client ids
+    knowledge: str = "all"  # own = attackers' own updates; all = also the benign updates
+    knows_defense: bool = False  # defense-aware attacks are told the rule and f
+    start_round: int = 1  # first round the adversary acts
+    end_round: int | None = None  # last round the adversary acts (null = to the end)
+
+
+def _structured(schema: type, node: Any, group: str) -> Any:
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
+        raise ConfigError(f"{group}.{key}: {str(exc).splitlines()[0]}") from None
+    return OmegaConf.to_object(merged)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatConfig]:
+    """Type- and range-check the fixed-schema groups; returns them as dataclasses."""
+    _require(isinstance(cfg.get("num_rounds"), int) and cfg.num_rounds >= 1,
+             f"num_rounds must be an integer ≥ 1, got {cfg.get('num_rounds')!r}")
+    _require(isinstance(cfg.get("seed"), int) and cfg.seed >= 0,
+             f"seed must be a non-negative integer, got {cfg.get('seed')!r}")
+    training = _structured(TrainingConfig, cfg.training, "training")
+    federation = _structured(FederationConfig, cfg.federation, "federation")
+    threat = _structured(ThreatConfig, cfg.threat, "threat")
+    _require(training.lr > 0, f"training.lr must be > 0, got {training.lr}")
+    _require(training.momentum >= 0, f"training.momentum must be ≥ 0, got {training.momentum}")
+    _require(training.weight_decay >= 0, f"training.weight_decay must be ≥ 0, got {training.weight_decay}")
+    _require(training.batch_size >= 1, f"training.batch_size must be ≥ 1, got {training.batch_size}")
+    _require(training.local_epochs >= 1, f"training.local_epochs must be ≥ 1, got {training.local_epochs}")
+    _require(training.local_steps is None or training.local_steps >= 1,
+             f"training.local_steps must be ≥ 1 or null, got {training.local_steps}")
+    _require(training.server_lr > 0, f"training.server_lr must be > 0, got {training.server_lr}")
+    n = federation.num_clients
+    _require(n >= 1, f"federation.num_clients must be ≥ 1, got {n}")
+    _require(federation.clients_per_round is None or 1 <= federation.clients_per_round <= n,
+             f"federation.clients_per_round must be in [1, federation.num_clients={n}], got {federation.clients_per_round}")
+    _require(0.0 < federation.fraction <= 1.0, f"federation.fraction must be in (0, 1], got {federation.fraction}")
+    _require(federation.timeout > 0, f"federation.timeout must be > 0, got {federation.timeout}")
+    _require(threat.selection in ("fixed", "explicit"),
+             f"threat.selection must be fixed or explicit, got {threat.selection!r}")
+    _require(threat.knowledge in ("own", "all"), f"threat.knowledge must be own or all, got {threat.knowledge!r}")
+    _require(0 <= threat.num_malicious <= n,
+             f"threat.num_malicious must be in [0, federation.num_clients={n}], got {threat.num_malicious}")
+    _require(threat.fraction is None or 0.0 <= threat.fraction <= 1.0,
+             f"threat.fraction must be in [0, 1], got {threat.fraction}")
+    _require(all(0 <= i < n for i in threat.ids), f"threat.ids must lie in [0, {n - 1}], got {threat.ids}")
+    _require(threat.start_round >= 1, f"threat.start_round must be ≥ 1, got {threat.start_round}")
+    _require(threat.end_round is None or threat.end_round >= threat.start_round,
+             f"threat.end_round must be ≥ threat.start_round={threat.start_round}, got {threat.end_round}")
+    return training, federation, threat

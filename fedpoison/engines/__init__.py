@@ -1,0 +1,1 @@
+"""How ClientApps are executed: ``inline`` (in-process), ``ray`` (actors), ``flower`` (Flower's engine)."""

@@ -1,0 +1,79 @@
+"""Run outputs: ``results.json`` and ``metrics.csv``, always written atomically.
+
+Both files are rewritten after every round through a temporary file and ``os.replace``, so a
+killed run leaves the last complete round on disk and never a truncated file.
+``results.json["status"]`` is ``running`` until the last round, then ``complete``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULTS = "results.json"
+METRICS = "metrics.csv"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory + ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf → None (strict JSON), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def metrics_csv(rounds: list[dict[str, Any]]) -> str:
+    """One row per round; list-valued fields (rejected ids, invalid replies) as JSON."""
+    columns: list[str] = []
+    for row in rounds:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rounds:
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def write_outputs(run_dir: Path, results: dict[str, Any]) -> None:
+    """Write ``results.json`` and ``metrics.csv`` for ``results`` into ``run_dir``."""
+    atomic_write_text(run_dir / RESULTS, json.dumps(_json_safe(results), indent=2) + "\n")
+    atomic_write_text(run_dir / METRICS, metrics_csv(results["rounds"]))
+
+
+def read_results(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``results.json``, or ``None`` if absent or unreadable."""
+    try:
+        return json.loads((run_dir / RESULTS).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,193 @@
+"""Build a simulation from a composed config, check it, run it, write its outputs.
+
+:func:`prepare` turns the config into objects and fails before round 1 with a
+:class:`~fedpoison.config.ConfigError` for anything impossible; :func:`execute` runs the
+ServerApp on the configured engine, writing ``results.json``/``metrics.csv`` every round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, Context
+from flwr.serverapp import Grid, ServerApp
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fedpoison import provenance
+from fedpoison.aggregators.pipeline import Defense, build_defense
+from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
+from fedpoison.attacks.threat import ThreatModel
+from fedpoison.clients.app import ClientSpec
+from fedpoison.clients.training import LocalTraining
+from fedpoison.config import ConfigError, TrainingConfig, validate
+from fedpoison.engines.base import Engine
+from fedpoison.federation import Federation, FederationSpec, load_federation
+from fedpoison.outputs import write_outputs
+from fedpoison.strategies.adversary import AdversaryStage
+from fedpoison.strategies.evaluation import ServerEvaluator
+from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set
+from fedpoison.strategies.robust import Participation, RobustStrategy
+
+ROOT_KEYS = ("root_size", "root_bias")
+
+
+@dataclass
+class Simulation:
+    """Everything one run needs, built and checked before round 1."""
+
+    cfg: DictConfig
+    training: TrainingConfig
+    federation: Federation
+    client_spec: ClientSpec
+    participation: Participation
+    attack: AttackSpec
+    defense: Defense
+    engine: Engine
+    device: torch.device
+    root_cfg: dict[str, Any]
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available; an unavailable CUDA request is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but no CUDA device is available; use device=cpu or device=auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be cpu, cuda[:k] or auto, got {name!r}") from None
+
+
+def prepare(cfg: DictConfig) -> Simulation:
+    """Instantiate and cross-check every component; raises :class:`ConfigError`."""
+    training, federation_cfg, threat_cfg = validate(cfg)
+    threat = ThreatModel(**{**vars(threat_cfg), "ids": tuple(threat_cfg.ids)})
+    device = resolve_device(str(cfg.device))
+    spec = FederationSpec(
+        dataset=_container(cfg.dataset),
+        partition=_container(cfg.partition),
+        model=_container(cfg.model),
+        num_clients=federation_cfg.num_clients,
+        seed=int(cfg.seed),
+    )
+    try:
+        fed = load_federation(spec)
+        attack = build_attack(_container(cfg.attack))
+        check_attack(attack, threat)
+        defense_cfg = _container(cfg.defense)
+        root_cfg = {k: defense_cfg.pop(k) for k in ROOT_KEYS if k in defense_cfg}
+        defense, defense_f = build_defense(defense_cfg)
+        engine: Engine = instantiate(cfg.engine)
+    except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    malicious = threat.malicious_ids(federation_cfg.num_clients, int(cfg.seed))
+    participation = Participation(
+        federation_cfg.num_clients, federation_cfg.per_round(), malicious, defense_f
+    )
+    n = participation.clients_per_round
+    try:
+        defense.check(n, participation.assumed_f(n))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{exc} (with {n} clients per round); sample more clients, lower threat.num_malicious "
+            "or set defense.f"
+        ) from None
+    data_attack = _container(cfg.attack.get("data"))
+    client_spec = ClientSpec(spec, threat, data_attack, str(device))
+    return Simulation(cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg)
+
+
+def _train_config(t: TrainingConfig) -> dict[str, float | int]:
+    """The per-round ConfigRecord sent to clients."""
+    return {
+        "lr": t.lr,
+        "momentum": t.momentum,
+        "weight-decay": t.weight_decay,
+        "batch-size": t.batch_size,
+        "local-epochs": t.local_epochs,
+        "local-steps": t.local_steps or 0,
+    }
+
+
+def _procedure(t: TrainingConfig) -> LocalTraining:
+    return LocalTraining(t.lr, t.momentum, t.weight_decay, t.batch_size, t.local_epochs, t.local_steps)
+
+
+def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) -> RobustStrategy:
+    """The RobustStrategy for ``sim`` (adversary stage, FLTrust root set, evaluator)."""
+    seed = int(sim.cfg.seed)
+    data = sim.federation.data
+    success = sim.attack.data.success_set(data.x_test, data.y_test) if sim.attack.data else None
+    evaluator = ServerEvaluator(sim.federation.new_model().to(sim.device), data.x_test, data.y_test, sim.device, success)
+    adversary = None
+    if sim.attack.update is not None:
+        adversary = AdversaryStage(sim.attack.update, sim.client_spec.threat, sim.defense, sim.training.server_lr, seed)
+    root = None
+    if sim.defense.rule.needs_server_update:
+        idx = draw_root_set(data, int(sim.root_cfg.get("root_size", 100)), seed, sim.root_cfg.get("root_bias"))
+        root = RootTrainer(sim.federation.new_model().to(sim.device), data, idx, _procedure(sim.training), seed, sim.device)
+    return RobustStrategy(
+        participation=sim.participation,
+        defense=sim.defense,
+        adversary=adversary,
+        evaluate_fn=evaluator,
+        train_config=_train_config(sim.training),
+        server_lr=sim.training.server_lr,
+        seed=seed,
+        root_trainer=root,
+        on_round=on_round,
+    )
+
+
+def execute(
+    sim: Simulation, run_dir: Path, on_round: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Run ``sim``; ``results.json``/``metrics.csv`` in ``run_dir`` are updated every round."""
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "status": "running",
+        "config": OmegaConf.to_container(sim.cfg, resolve=True),
+        "provenance": provenance.collect(int(sim.cfg.seed), sim.engine.describe()),
+        "malicious_clients": sorted(sim.participation.malicious),
+        "rounds": [],
+        "final": None,
+    }
+
+    def record(row: dict[str, Any]) -> None:
+        results["rounds"].append(row)
+        results["provenance"]["wall_s"] = time.perf_counter() - started
+        write_outputs(run_dir, results)
+        if on_round is not None:
+            on_round(row)
+
+    strategy = build_strategy(sim, record)
+    initial = ArrayRecord(sim.federation.new_model().state_dict())
+    num_rounds = int(sim.cfg.num_rounds)
+    timeout = float(sim.cfg.federation.timeout)
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        strategy.start(grid, initial, num_rounds=num_rounds, timeout=timeout)
+
+    sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
+    if len(results["rounds"]) != num_rounds:
+        raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
+    last = results["rounds"][-1]
+    results["final"] = {k: last[k] for k in ("accuracy", "loss", "asr") if k in last}
+    results["provenance"]["wall_s"] = time.perf_counter() - started
+    results["provenance"]["peak_rss_mib"] = provenance.peak_rss_mib()
+    results["status"] = "complete"
+    write_outputs(run_dir, results)
+    return results

@@ -1,0 +1,1 @@
+"""The one Flower adapter: RobustStrategy (+ adversary stage, FLTrust server step)."""

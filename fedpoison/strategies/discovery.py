@@ -1,0 +1,46 @@
+"""Map a Grid's node ids to client (partition) ids.
+
+Flower gives nodes random ids; the client id lives in each node's ``node_config``. The
+portable protocol is one ``query`` message per node, answered by the ClientApp. fedpoison's
+own Grids know the mapping already and expose it as ``partition_ids()``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flwr.app import Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedpoison.engines.grid import SimulationGrid
+
+PARTITION_ID = "partition-id"
+
+
+def wait_for_nodes(grid: Grid, expected: int, timeout: float = 120.0) -> list[int]:
+    """Node ids once ``expected`` nodes are connected (Flower registers them asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = list(grid.get_node_ids())
+        if len(nodes) >= expected:
+            return nodes
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(nodes)} of {expected} nodes connected after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
+    """``{node id: partition id}`` for every node of ``grid``."""
+    if isinstance(grid, SimulationGrid):
+        return grid.partition_ids()
+    nodes = wait_for_nodes(grid, expected)
+    queries = [Message(RecordDict(), node, "query", group_id="discovery") for node in nodes]
+    replies = list(grid.send_and_receive(queries))
+    mapping: dict[int, int] = {}
+    for reply in replies:
+        if reply.has_error():
+            raise RuntimeError(f"node {reply.metadata.src_node_id} failed discovery: {reply.error.reason}")
+        mapping[reply.metadata.src_node_id] = int(reply.content["metrics"][PARTITION_ID])
+    if len(mapping) != expected or sorted(mapping.values()) != list(range(expected)):
+        raise RuntimeError(f"discovery found partitions {sorted(mapping.values())[:10]}…, expected 0..{expected - 1}")
+    return mapping

@@ -1,0 +1,77 @@
+"""Turn a round's reply messages into validated, client-ordered rows.
+
+Every reply that cannot be used is kept as ``(client id, reason)`` instead of crashing the
+round: error replies, replies from nodes that were not sampled, duplicates, missing or
+mis-shaped arrays, non-finite weights, and impossible ``num-examples``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from flwr.app import Message
+
+from fedpoison.strategies.updates import ModelLayout, flatten
+
+
+@dataclass
+class RoundReplies:
+    """Usable replies in ascending client id, plus the rejected ones with reasons."""
+
+    client_ids: list[int] = field(default_factory=list)
+    weights: list[torch.Tensor] = field(default_factory=list)
+    num_examples: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _reason(reply: Message, layout: ModelLayout) -> tuple[str | None, torch.Tensor | None, int, float]:
+    """``(reason or None, flat weights, num-examples, train-loss)`` for one reply."""
+    if reply.has_error():
+        return f"error reply: {reply.error.reason.splitlines()[0][:200]}", None, 0, math.nan
+    content = reply.content
+    if "arrays" not in content or "metrics" not in content:
+        return "reply lacks 'arrays' or 'metrics'", None, 0, math.nan
+    try:
+        flat = flatten(content["arrays"], layout)
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"malformed arrays: {exc}", None, 0, math.nan
+    if not bool(torch.isfinite(flat).all()):
+        return "non-finite weights", None, 0, math.nan
+    raw = content["metrics"].get("num-examples")
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != raw or int(raw) != raw or raw <= 0:
+        return f"invalid num-examples {raw!r}", None, 0, math.nan
+    loss = content["metrics"].get("train-loss", math.nan)
+    return None, flat, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
+
+
+def collect_replies(
+    replies: Iterable[Message], client_of_node: Mapping[int, int], sampled: set[int], layout: ModelLayout
+) -> RoundReplies:
+    """Validate ``replies`` and order the usable ones by client id."""
+    usable: dict[int, tuple[torch.Tensor, int, float]] = {}
+    out = RoundReplies()
+    for reply in replies:
+        cid = client_of_node.get(reply.metadata.src_node_id, -1)
+        if cid not in sampled:
+            out.invalid.append((cid, "reply from a node that was not sampled"))
+            continue
+        if cid in usable:
+            out.invalid.append((cid, "duplicate reply"))
+            continue
+        reason, flat, count, loss = _reason(reply, layout)
+        if reason is not None or flat is None:
+            out.invalid.append((cid, reason or "unusable reply"))
+            continue
+        usable[cid] = (flat, count, loss)
+    for cid in sorted(usable):
+        flat, count, loss = usable[cid]
+        out.client_ids.append(cid)
+        out.weights.append(flat)
+        out.num_examples.append(count)
+        out.train_loss.append(loss)
+    out.invalid.sort()
+    return out

@@ -1,0 +1,206 @@
+"""RobustStrategy: the single Flower ``Strategy`` adapter for every rule and attack.
+
+One round, top to bottom: sample clients (seeded by round) → send the global model →
+collect replies → validate and order them by client id → build the ``(n, d)`` update matrix
+→ adversary stage (malicious rows replaced by the update attack) → FLTrust server step if the
+rule wants it → defense (pre-aggregators + rule) → ``w ← w + η·aggregate`` → evaluate →
+record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Result, Strategy
+
+from fedpoison.aggregators.base import RoundContext
+from fedpoison.aggregators.pipeline import Defense
+from fedpoison.seeding import DEFENSE, torch_generator
+from fedpoison.strategies.adversary import AdversaryStage
+from fedpoison.strategies.detection import detection_metrics
+from fedpoison.strategies.discovery import node_partitions
+from fedpoison.strategies.fltrust_root import RootTrainer
+from fedpoison.strategies.replies import collect_replies
+from fedpoison.strategies.sampling import sample_clients
+from fedpoison.strategies.updates import ModelLayout, flatten, unflatten, update_matrix
+
+RoundCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Participation:
+    """How many of ``num_clients`` train each round and how ``f`` follows from it."""
+
+    num_clients: int
+    clients_per_round: int
+    malicious: frozenset[int]
+    defense_f: int | None = None
+
+    def assumed_f(self, n: int) -> int:
+        """The defense's ``f`` for a round with ``n`` usable rows.
+
+        ``defense.f`` when set (to study misspecification); otherwise the malicious pool
+        scaled to the round, ``⌈|pool| · n / num_clients⌉`` — the expected number of
+        malicious participants, rounded up (equal to ``|pool|`` with full participation).
+        """
+        if self.defense_f is not None:
+            return self.defense_f
+        return math.ceil(len(self.malicious) * n / self.num_clients - 1e-9)
+
+
+class RobustStrategy(Strategy):
+    """Samples, attacks (as the simulated adversary), defends and records each round."""
+
+    def __init__(
+        self,
+        *,
+        participation: Participation,
+        defense: Defense,
+        adversary: AdversaryStage | None,
+        evaluate_fn: Callable[[ArrayRecord], dict[str, float]],
+        train_config: dict[str, float | int],
+        server_lr: float,
+        seed: int,
+        root_trainer: RootTrainer | None = None,
+        on_round: RoundCallback | None = None,
+    ) -> None:
+        self.participation = participation
+        self.defense = defense
+        self.adversary = adversary
+        self.evaluate_fn = evaluate_fn
+        self.train_config = train_config
+        self.server_lr = server_lr
+        self.seed = seed
+        self.root_trainer = root_trainer
+        self.on_round = on_round
+        self.history: list[dict[str, Any]] = []
+        self._client_of_node: dict[int, int] = {}
+        self._node_of_client: dict[int, int] = {}
+        self._sampled: list[int] = []
+        self._global: ArrayRecord | None = None
+        self._round: dict[str, Any] = {}
+
+    # -- Flower Strategy API ----------------------------------------------------------
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        self._global = arrays
+        self._sampled = sample_clients(
+            self._node_of_client, self.participation.clients_per_round, self.seed, server_round
+        )
+        content = {**config, "server-round": server_round}
+        return [
+            Message(
+                RecordDict({"arrays": arrays, "config": ConfigRecord(content)}),
+                self._node_of_client[cid],
+                "train",
+                group_id=str(server_round),
+            )
+            for cid in self._sampled
+        ]
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        assert self._global is not None, "configure_train must run first"
+        layout = ModelLayout.of(self._global)
+        global_flat = flatten(self._global, layout)
+        got = collect_replies(replies, self._client_of_node, set(self._sampled), layout)
+        replied = set(got.client_ids) | {cid for cid, _ in got.invalid}
+        invalid = got.invalid + [(cid, "no reply") for cid in self._sampled if cid not in replied]
+        ids = got.client_ids
+        n = len(ids)
+        f = self.participation.assumed_f(n)
+        malicious = torch.tensor([cid in self.participation.malicious for cid in ids], dtype=torch.bool)
+        updates = update_matrix(got.weights, global_flat)
+        counts = torch.tensor(got.num_examples, dtype=torch.float64)
+        if self.adversary is not None:
+            attacked = self.adversary(updates, counts, malicious, global_flat, f, server_round)
+            updates, counts = attacked.updates, attacked.num_examples
+        server_update = None
+        if self.defense.rule.needs_server_update and self.root_trainer is not None:
+            server_update = self.root_trainer.server_update(self._global.to_torch_state_dict(), server_round)
+        ctx = RoundContext(
+            f=f,
+            client_ids=tuple(ids),
+            num_examples=counts,
+            generator=torch_generator(self.seed, DEFENSE, server_round),
+            server_update=server_update,
+            global_weights=global_flat,
+            server_round=server_round,
+        )
+        result = self.defense(updates, ctx)
+        new_global = global_flat + self.server_lr * result.aggregate.to(global_flat.dtype)
+        detection = detection_metrics(result.rejected, malicious)
+        self._round = {
+            "participants": n,
+            "malicious_participants": int(malicious.sum()),
+            "f": f,
+            "rejected": [cid for cid, r in zip(ids, result.rejected.tolist()) if r],
+            "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
+            **{k: v for k, v in detection.items()},
+            **{f"defense_{k}": v for k, v in result.info.items()},
+        }
+        metrics = MetricRecord({"participants": n, "rejected": len(self._round["rejected"])})
+        return unflatten(new_global, layout), metrics
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return []  # evaluation is centralised on the server's held-out test set
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        return None
+
+    def summary(self) -> None:
+        """Flower calls this at start; fedpoison's summary is printed by the CLI."""
+
+    # -- driver -----------------------------------------------------------------------
+    def start(  # type: ignore[override]
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        first_round: int = 1,
+    ) -> Result:
+        """Run rounds ``first_round..num_rounds``; each round's record goes to ``on_round``."""
+        self._client_of_node = node_partitions(grid, self.participation.num_clients)
+        self._node_of_client = {cid: node for node, cid in self._client_of_node.items()}
+        config = ConfigRecord(self.train_config) if train_config is None else train_config
+        result = Result()
+        arrays = initial_arrays
+        for server_round in range(first_round, num_rounds + 1):
+            t0 = time.perf_counter()
+            replies = grid.send_and_receive(
+                self.configure_train(server_round, arrays, config, grid), timeout=timeout
+            )
+            t1 = time.perf_counter()
+            new_arrays, _ = self.aggregate_train(server_round, replies)
+            t2 = time.perf_counter()
+            arrays = new_arrays if new_arrays is not None else arrays
+            evaluation = self.evaluate_fn(arrays)
+            record = {
+                "round": server_round,
+                **evaluation,
+                **self._round,
+                "train_s": t1 - t0,
+                "aggregate_s": t2 - t1,
+                "eval_s": time.perf_counter() - t2,
+            }
+            self.history.append(record)
+            result.evaluate_metrics_serverapp[server_round] = MetricRecord(
+                {k: v for k, v in evaluation.items()}
+            )
+            if self.on_round is not None:
+                self.on_round(record)
+        result.arrays = arrays
+        return result

@@ -1,0 +1,73 @@
+"""Between Flower records and the ``(n, d)`` update matrix the rules work on.
+
+Convention (DESIGN.md §3): row i is ``Δ_i = w_i − w_global`` of the i-th participating client
+in ascending client id, float32. The server applies ``w ← w + η·Agg(Δ)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    """Names, shapes and dtypes of the model's arrays, in the global record's key order."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, record: ArrayRecord) -> ModelLayout:
+        arrays = [record[k] for k in record]
+        return cls(
+            tuple(record.keys()), tuple(tuple(a.shape) for a in arrays), tuple(a.dtype for a in arrays)
+        )
+
+    @property
+    def sizes(self) -> list[int]:
+        return [int(np.prod(s)) for s in self.shapes]
+
+    @property
+    def dim(self) -> int:
+        """``d``, the number of scalars in the model."""
+        return sum(self.sizes)
+
+
+def flatten(record: ArrayRecord, layout: ModelLayout) -> torch.Tensor:
+    """The record's arrays concatenated into one float32 vector ``(d,)`` in layout order.
+
+    Raises ``ValueError`` when the record's names or shapes do not match ``layout``.
+    """
+    if tuple(record.keys()) != layout.names:
+        raise ValueError(f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}")
+    parts = []
+    for name, shape in zip(layout.names, layout.shapes):
+        arr = record[name].numpy()
+        if tuple(arr.shape) != shape:
+            raise ValueError(f"array {name!r} has shape {tuple(arr.shape)}, expected {shape}")
+        parts.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(-1))
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
+    """Inverse of :func:`flatten`: an ``ArrayRecord`` with the layout's names, shapes, dtypes."""
+    flat = vector.detach().cpu().numpy()
+    record = ArrayRecord()
+    offset = 0
+    for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes):
+        record[name] = Array(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
+        offset += size
+    return record
+
+
+def update_matrix(client_weights: Sequence[torch.Tensor], global_weights: torch.Tensor) -> torch.Tensor:
+    """Stack ``w_i − w_global`` into ``(n, d)``; rows in the order given."""
+    if not client_weights:
+        return torch.zeros((0, global_weights.numel()), dtype=torch.float32)
+    return torch.stack(list(client_weights)) - global_weights
