@@ -25,26 +25,42 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_CONFIG)
 
 
+SHOWN = ("dataset", "model", "partition", "attack", "defense", "engine")
+
+
 def _summary(results: dict[str, Any]) -> str:
-    cfg, final, prov = results["config"], results["final"], results["provenance"]
+    """The closing lines printed after a run."""
+    cfg, final, prov, choices = results["config"], results["final"], results["provenance"], results["choices"]
     rows = results["rounds"]
-    parts = [
-        f"dataset={cfg['dataset']['_target_'].rsplit('.', 1)[-1]}",
-        f"clients={cfg['federation']['num_clients']}",
-        f"malicious={len(results['malicious_clients'])}",
-        f"attack={cfg['attack'].get('name', '?')}",
-        f"defense={cfg['defense']['_target_'].rsplit('.', 1)[-1]}",
-        f"engine={prov['engine']}",
-    ]
+    setting = " ".join(f"{k}={choices[k]}" for k in SHOWN if k in choices)
+    setting += f" clients={cfg['federation']['num_clients']} malicious={len(results['malicious_clients'])}"
     line = f"final accuracy {final['accuracy']:.4f}  loss {final['loss']:.4f}"
     if "asr" in final:
         line += f"  backdoor ASR {final['asr']:.4f}"
     train = sum(r["train_s"] for r in rows)
     agg = sum(r["aggregate_s"] for r in rows)
-    return (
-        f"fedpoison: {' '.join(parts)}\n  {line}\n"
+    text = (
+        f"fedpoison: {setting}\n  {line}\n"
         f"  {len(rows)} rounds in {prov['wall_s']:.1f} s (training {train:.1f} s, aggregation {agg:.2f} s)"
     )
+    if "baseline" in results:
+        b = results["baseline"]
+        text += (
+            f"\n  without attack {b['no_attack_accuracy']:.4f} (attack cost {b['attack_accuracy_loss']:+.4f}); "
+            f"fedavg without attack {b['fedavg_no_attack_accuracy']:.4f} (benign cost {b['benign_cost']:+.4f})"
+        )
+    return text
+
+
+def _same_run(done: dict[str, Any], cfg: DictConfig) -> bool:
+    """Whether a finished ``results.json`` came from this configuration (display flags aside)."""
+    from omegaconf import OmegaConf
+
+    ignore = ("resume", "progress", "verbose")
+    now = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ignore}
+    return done.get("status") == "complete" and {
+        k: v for k, v in done.get("config", {}).items() if k not in ignore
+    } == now
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
@@ -53,17 +69,25 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
 
     from fedpoison.config import ConfigError
     from fedpoison.logs import configure_loggers
+    from fedpoison.outputs import read_results
     from fedpoison.progress import RoundProgress
-    from fedpoison.run import execute, prepare
+    from fedpoison.run import execute, prepare, run_baselines
 
     configure_loggers(bool(cfg.verbose))
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    done = read_results(run_dir)
+    if cfg.resume and done is not None and _same_run(done, cfg):
+        print(f"fedpoison: {run_dir} is already complete; skipped")
+        return done
     try:
         sim = prepare(cfg)
     except ConfigError as exc:
         fail(str(exc))
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
     with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
-        results = execute(sim, run_dir, on_round=progress.update)
+        results = execute(sim, run_dir, on_round=progress.update, choices=choices)
+    if cfg.baseline:
+        run_baselines(cfg, run_dir, results)
     print(_summary(results))
     print(f"  outputs: {run_dir}")
     return results

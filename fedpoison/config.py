@@ -20,10 +20,10 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainingConfig:
-    lr: float = 0.05  # client SGD learning rate (mean-loss convention; paper lr × batch for sum-loss papers)
+    lr: float = 0.3  # client SGD learning rate (mean-loss convention; paper lr × batch for sum-loss papers)
     momentum: float = 0.0  # client SGD momentum
     weight_decay: float = 0.0  # client SGD weight decay
-    batch_size: int = 32  # client minibatch size
+    batch_size: int = 16  # client minibatch size
     local_epochs: int = 1  # passes over local data per round (when local_steps is null)
     local_steps: int | None = None  # exact SGD steps per round (1 = FedSGD-like); overrides epochs
     server_lr: float = 1.0  # η in w ← w + η·Agg(Δ)
@@ -55,6 +55,12 @@ class ThreatConfig:
     end_round: int | None = None  # last round the adversary acts (null = to the end)
 
 
+@dataclass
+class RobustnessConfig:
+    on_invalid_reply: str = "reject"  # reject | zero | fail
+    skip_invalid_rounds: bool = False  # skip (and record) rounds with too few valid replies
+
+
 def _structured(schema: type, node: Any, group: str) -> Any:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
@@ -69,15 +75,22 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatConfig]:
+def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatConfig, RobustnessConfig]:
     """Type- and range-check the fixed-schema groups; returns them as dataclasses."""
     _require(isinstance(cfg.get("num_rounds"), int) and cfg.num_rounds >= 1,
              f"num_rounds must be an integer ≥ 1, got {cfg.get('num_rounds')!r}")
     _require(isinstance(cfg.get("seed"), int) and cfg.seed >= 0,
              f"seed must be a non-negative integer, got {cfg.get('seed')!r}")
+    _require(isinstance(cfg.get("checkpoint_every"), int) and cfg.checkpoint_every >= 0,
+             f"checkpoint_every must be an integer ≥ 0 (0 = never), got {cfg.get('checkpoint_every')!r}")
+    for flag in ("resume", "baseline", "verbose", "progress"):
+        _require(isinstance(cfg.get(flag), bool), f"{flag} must be true or false, got {cfg.get(flag)!r}")
     training = _structured(TrainingConfig, cfg.training, "training")
     federation = _structured(FederationConfig, cfg.federation, "federation")
     threat = _structured(ThreatConfig, cfg.threat, "threat")
+    robustness = _structured(RobustnessConfig, cfg.robustness, "robustness")
+    _require(robustness.on_invalid_reply in ("reject", "zero", "fail"),
+             f"robustness.on_invalid_reply must be reject, zero or fail, got {robustness.on_invalid_reply!r}")
     _require(training.lr > 0, f"training.lr must be > 0, got {training.lr}")
     _require(training.momentum >= 0, f"training.momentum must be ≥ 0, got {training.momentum}")
     _require(training.weight_decay >= 0, f"training.weight_decay must be ≥ 0, got {training.weight_decay}")
@@ -103,4 +116,4 @@ def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatC
     _require(threat.start_round >= 1, f"threat.start_round must be ≥ 1, got {threat.start_round}")
     _require(threat.end_round is None or threat.end_round >= threat.start_round,
              f"threat.end_round must be ≥ threat.start_round={threat.start_round}, got {threat.end_round}")
-    return training, federation, threat
+    return training, federation, threat, robustness

@@ -25,9 +25,10 @@ from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.clients.app import ClientSpec
 from fedpoison.clients.training import LocalTraining
-from fedpoison.config import ConfigError, TrainingConfig, validate
+from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, validate
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
+from fedpoison.checkpoint import load_checkpoint, save_checkpoint
 from fedpoison.outputs import write_outputs
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.evaluation import ServerEvaluator
@@ -35,6 +36,7 @@ from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set
 from fedpoison.strategies.robust import Participation, RobustStrategy
 
 ROOT_KEYS = ("root_size", "root_bias")
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Simulation:
     engine: Engine
     device: torch.device
     root_cfg: dict[str, Any]
+    robustness: RobustnessConfig
 
 
 def _container(node: Any) -> Any:
@@ -71,7 +74,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare(cfg: DictConfig) -> Simulation:
     """Instantiate and cross-check every component; raises :class:`ConfigError`."""
-    training, federation_cfg, threat_cfg = validate(cfg)
+    training, federation_cfg, threat_cfg, robustness = validate(cfg)
     threat = ThreatModel(**{**vars(threat_cfg), "ids": tuple(threat_cfg.ids)})
     device = resolve_device(str(cfg.device))
     spec = FederationSpec(
@@ -105,7 +108,9 @@ def prepare(cfg: DictConfig) -> Simulation:
         ) from None
     data_attack = _container(cfg.attack.get("data"))
     client_spec = ClientSpec(spec, threat, data_attack, str(device))
-    return Simulation(cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg)
+    return Simulation(
+        cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg, robustness
+    )
 
 
 def _train_config(t: TrainingConfig) -> dict[str, float | int]:
@@ -147,41 +152,64 @@ def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) 
         seed=seed,
         root_trainer=root,
         on_round=on_round,
+        device=sim.device,
+        on_invalid_reply=sim.robustness.on_invalid_reply,
+        skip_invalid_rounds=sim.robustness.skip_invalid_rounds,
     )
 
 
 def execute(
-    sim: Simulation, run_dir: Path, on_round: Callable[[dict[str, Any]], None] | None = None
+    sim: Simulation,
+    run_dir: Path,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
+    choices: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``sim``; ``results.json``/``metrics.csv`` in ``run_dir`` are updated every round."""
+    """Run ``sim``; ``results.json``/``metrics.csv`` in ``run_dir`` are updated every round.
+
+    Every ``checkpoint_every`` rounds the global model, the rule's state and the rounds so
+    far go to ``checkpoint.pt``; with ``resume=true`` a run continues from there and ends
+    bit-identical to an uninterrupted one.
+    """
     started = time.perf_counter()
+    num_rounds = int(sim.cfg.num_rounds)
+    every = int(sim.cfg.checkpoint_every)
+    checkpoint = load_checkpoint(run_dir) if sim.cfg.resume else None
     results: dict[str, Any] = {
         "status": "running",
         "config": OmegaConf.to_container(sim.cfg, resolve=True),
         "provenance": provenance.collect(int(sim.cfg.seed), sim.engine.describe()),
+        "choices": choices or {},
         "malicious_clients": sorted(sim.participation.malicious),
-        "rounds": [],
+        "rounds": list(checkpoint["rounds"]) if checkpoint else [],
         "final": None,
     }
+    if checkpoint:
+        results["provenance"]["resumed_after_round"] = checkpoint["round"]
 
-    def record(row: dict[str, Any]) -> None:
+    def record(row: dict[str, Any], arrays: ArrayRecord) -> None:
         results["rounds"].append(row)
         results["provenance"]["wall_s"] = time.perf_counter() - started
         write_outputs(run_dir, results)
+        if every and (row["round"] % every == 0 or row["round"] == num_rounds):
+            save_checkpoint(run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"])
         if on_round is not None:
             on_round(row)
 
     strategy = build_strategy(sim, record)
     initial = ArrayRecord(sim.federation.new_model().state_dict())
-    num_rounds = int(sim.cfg.num_rounds)
+    first_round = 1
+    if checkpoint:
+        strategy.defense.load_state_dict(checkpoint["defense"])
+        initial, first_round = checkpoint["arrays"], checkpoint["round"] + 1
     timeout = float(sim.cfg.federation.timeout)
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy.start(grid, initial, num_rounds=num_rounds, timeout=timeout)
+        strategy.start(grid, initial, num_rounds=num_rounds, timeout=timeout, first_round=first_round)
 
-    sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
+    if first_round <= num_rounds:
+        sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
     if len(results["rounds"]) != num_rounds:
         raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
     last = results["rounds"][-1]
@@ -191,3 +219,35 @@ def execute(
     results["status"] = "complete"
     write_outputs(run_dir, results)
     return results
+
+
+def baseline_config(cfg: DictConfig, *, defense: str | None = None) -> DictConfig:
+    """``cfg`` without the attack (and, if given, with ``defense`` from the shipped configs)."""
+    variant = OmegaConf.merge(cfg, {"baseline": False, "resume": False, "progress": False})
+    variant.attack = OmegaConf.load(CONF_DIR / "attack" / "none.yaml")
+    if defense is not None:
+        variant.defense = OmegaConf.load(CONF_DIR / "defense" / f"{defense}.yaml")
+    return variant
+
+
+def run_baselines(cfg: DictConfig, run_dir: Path, results: dict[str, Any]) -> dict[str, float]:
+    """``baseline=true``: the same run without attacker, and FedAvg without attacker.
+
+    Records ``attack_accuracy_loss`` (no-attack accuracy − attacked accuracy, same defense)
+    and ``benign_cost`` (FedAvg's no-attack accuracy − this defense's no-attack accuracy).
+    """
+    choices = {**results.get("choices", {}), "attack": "none"}
+    clean = execute(prepare(baseline_config(cfg)), run_dir / "baseline-no-attack", choices=choices)
+    fedavg = execute(
+        prepare(baseline_config(cfg, defense="fedavg")), run_dir / "baseline-fedavg",
+        choices={**choices, "defense": "fedavg"},
+    )
+    baseline = {
+        "no_attack_accuracy": clean["final"]["accuracy"],
+        "fedavg_no_attack_accuracy": fedavg["final"]["accuracy"],
+        "attack_accuracy_loss": clean["final"]["accuracy"] - results["final"]["accuracy"],
+        "benign_cost": fedavg["final"]["accuracy"] - clean["final"]["accuracy"],
+    }
+    results["baseline"] = baseline
+    write_outputs(run_dir, results)
+    return baseline

@@ -5,6 +5,11 @@ collect replies → validate and order them by client id → build the ``(n, d)`
 → adversary stage (malicious rows replaced by the update attack) → FLTrust server step if the
 rule wants it → defense (pre-aggregators + rule) → ``w ← w + η·aggregate`` → evaluate →
 record.
+
+Faulty replies (errors, malformed or non-finite arrays, impossible ``num-examples``) follow
+``on_invalid_reply``: ``reject`` (excluded, recorded), ``zero`` (kept as an unchanged model,
+weight 1) or ``fail``. A round left with too few rows for the defense's bound raises, or is
+skipped with the reason recorded when ``skip_invalid_rounds`` is set — never silently.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from fedpoison.strategies.replies import collect_replies
 from fedpoison.strategies.sampling import sample_clients
 from fedpoison.strategies.updates import ModelLayout, flatten, unflatten, update_matrix
 
-RoundCallback = Callable[[dict[str, Any]], None]
+RoundCallback = Callable[[dict[str, Any], ArrayRecord], None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ class RobustStrategy(Strategy):
         seed: int,
         root_trainer: RootTrainer | None = None,
         on_round: RoundCallback | None = None,
+        device: torch.device | str = "cpu",
+        on_invalid_reply: str = "reject",
+        skip_invalid_rounds: bool = False,
     ) -> None:
         self.participation = participation
         self.defense = defense
@@ -80,11 +88,15 @@ class RobustStrategy(Strategy):
         self.seed = seed
         self.root_trainer = root_trainer
         self.on_round = on_round
+        self.device = torch.device(device)
+        self.on_invalid_reply = on_invalid_reply
+        self.skip_invalid_rounds = skip_invalid_rounds
         self.history: list[dict[str, Any]] = []
         self._client_of_node: dict[int, int] = {}
         self._node_of_client: dict[int, int] = {}
         self._sampled: list[int] = []
         self._global: ArrayRecord | None = None
+        self._global_cpu = torch.zeros(0)
         self._round: dict[str, Any] = {}
 
     # -- Flower Strategy API ----------------------------------------------------------
@@ -92,6 +104,7 @@ class RobustStrategy(Strategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         self._global = arrays
+        self._global_cpu = flatten(arrays, ModelLayout.of(arrays))
         self._sampled = sample_clients(
             self._node_of_client, self.participation.clients_per_round, self.seed, server_round
         )
@@ -111,43 +124,60 @@ class RobustStrategy(Strategy):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         assert self._global is not None, "configure_train must run first"
         layout = ModelLayout.of(self._global)
-        global_flat = flatten(self._global, layout)
+        global_flat = self._global_cpu.to(self.device)
         got = collect_replies(replies, self._client_of_node, set(self._sampled), layout)
         replied = set(got.client_ids) | {cid for cid, _ in got.invalid}
         invalid = got.invalid + [(cid, "no reply") for cid in self._sampled if cid not in replied]
-        ids = got.client_ids
+        faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
+        if faulty and self.on_invalid_reply == "fail":
+            raise RuntimeError(f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)")
+        rows = dict(zip(got.client_ids, zip(got.weights, got.num_examples)))
+        if self.on_invalid_reply == "zero":  # a faulty client counts as an unchanged model
+            rows.update({cid: (self._global_cpu, 1) for cid in faulty})
+        ids = sorted(rows)
         n = len(ids)
         f = self.participation.assumed_f(n)
         malicious = torch.tensor([cid in self.participation.malicious for cid in ids], dtype=torch.bool)
-        updates = update_matrix(got.weights, global_flat)
-        counts = torch.tensor(got.num_examples, dtype=torch.float64)
+        self._round = {
+            "participants": n,
+            "malicious_participants": int(malicious.sum()),
+            "f": f,
+            "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
+            "invalid_malicious": sum(cid in self.participation.malicious for cid in faulty),
+        }
+        try:
+            self.defense.check(n, f)
+        except ValueError as exc:
+            if not self.skip_invalid_rounds:
+                raise
+            self._round.update(skipped=str(exc), rejected=[])
+            return self._global, MetricRecord({"participants": n, "skipped": 1})
+        updates = update_matrix([rows[cid][0] for cid in ids], self._global_cpu).to(self.device)
+        counts = torch.tensor([rows[cid][1] for cid in ids], dtype=torch.float64, device=self.device)
+        malicious = malicious.to(self.device)
         if self.adversary is not None:
             attacked = self.adversary(updates, counts, malicious, global_flat, f, server_round)
             updates, counts = attacked.updates, attacked.num_examples
         server_update = None
         if self.defense.rule.needs_server_update and self.root_trainer is not None:
             server_update = self.root_trainer.server_update(self._global.to_torch_state_dict(), server_round)
+            server_update = server_update.to(self.device)
         ctx = RoundContext(
             f=f,
             client_ids=tuple(ids),
             num_examples=counts,
-            generator=torch_generator(self.seed, DEFENSE, server_round),
+            generator=torch_generator(self.seed, DEFENSE, server_round, device=self.device),
             server_update=server_update,
             global_weights=global_flat,
             server_round=server_round,
         )
         result = self.defense(updates, ctx)
         new_global = global_flat + self.server_lr * result.aggregate.to(global_flat.dtype)
-        detection = detection_metrics(result.rejected, malicious)
-        self._round = {
-            "participants": n,
-            "malicious_participants": int(malicious.sum()),
-            "f": f,
-            "rejected": [cid for cid, r in zip(ids, result.rejected.tolist()) if r],
-            "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
-            **{k: v for k, v in detection.items()},
+        self._round.update(
+            rejected=[cid for cid, r in zip(ids, result.rejected.tolist()) if r],
+            **detection_metrics(result.rejected, malicious),
             **{f"defense_{k}": v for k, v in result.info.items()},
-        }
+        )
         metrics = MetricRecord({"participants": n, "rejected": len(self._round["rejected"])})
         return unflatten(new_global, layout), metrics
 
@@ -172,7 +202,8 @@ class RobustStrategy(Strategy):
         train_config: ConfigRecord | None = None,
         first_round: int = 1,
     ) -> Result:
-        """Run rounds ``first_round..num_rounds``; each round's record goes to ``on_round``."""
+        """Run rounds ``first_round..num_rounds`` from ``initial_arrays``; each round's record
+        and new global model go to ``on_round`` (``first_round > 1`` resumes a run)."""
         self._client_of_node = node_partitions(grid, self.participation.num_clients)
         self._node_of_client = {cid: node for node, cid in self._client_of_node.items()}
         config = ConfigRecord(self.train_config) if train_config is None else train_config
@@ -201,6 +232,6 @@ class RobustStrategy(Strategy):
                 {k: v for k, v in evaluation.items()}
             )
             if self.on_round is not None:
-                self.on_round(record)
+                self.on_round(record, arrays)
         result.arrays = arrays
         return result
