@@ -17,6 +17,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 EXIT_CONFIG = 2
+EXIT_ROUND = 3
 
 
 def fail(message: str) -> None:
@@ -72,6 +73,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
     from fedpoison.outputs import read_results
     from fedpoison.progress import RoundProgress
     from fedpoison.run import execute, prepare, run_baselines
+    from fedpoison.strategies.robust import RoundError
 
     configure_loggers(bool(cfg.verbose))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -84,8 +86,12 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
     except ConfigError as exc:
         fail(str(exc))
     choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
-    with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
-        results = execute(sim, run_dir, on_round=progress.update, choices=choices)
+    try:
+        with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
+            results = execute(sim, run_dir, on_round=progress.update, choices=choices)
+    except RoundError as exc:
+        print(f"fedpoison: error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_ROUND) from None
     if cfg.baseline:
         run_baselines(cfg, run_dir, results)
     print(_summary(results))

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -60,6 +61,14 @@ def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if node is not None else None
 
 
+def _root_message(exc: BaseException) -> str:
+    """First line of the innermost cause (Hydra wraps the builder's own error)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip().strip("'\"")
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when available; an unavailable CUDA request is a config error."""
     if name == "auto":
@@ -92,8 +101,8 @@ def prepare(cfg: DictConfig) -> Simulation:
         root_cfg = {k: defense_cfg.pop(k) for k in ROOT_KEYS if k in defense_cfg}
         defense, defense_f = build_defense(defense_cfg)
         engine: Engine = instantiate(cfg.engine)
-    except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
-        raise ConfigError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    except (ValueError, TypeError, KeyError, FileNotFoundError, InstantiationException) as exc:
+        raise ConfigError(_root_message(exc)) from exc
     malicious = threat.malicious_ids(federation_cfg.num_clients, int(cfg.seed))
     participation = Participation(
         federation_cfg.num_clients, federation_cfg.per_round(), malicious, defense_f
@@ -106,8 +115,9 @@ def prepare(cfg: DictConfig) -> Simulation:
             f"{exc} (with {n} clients per round); sample more clients, lower threat.num_malicious "
             "or set defense.f"
         ) from None
-    data_attack = _container(cfg.attack.get("data"))
-    client_spec = ClientSpec(spec, threat, data_attack, str(device))
+    client_spec = ClientSpec(
+        spec, threat, _container(cfg.attack.get("data")), str(device), _container(cfg.attack.get("reply"))
+    )
     return Simulation(
         cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg, robustness
     )
@@ -155,6 +165,7 @@ def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) 
         device=sim.device,
         on_invalid_reply=sim.robustness.on_invalid_reply,
         skip_invalid_rounds=sim.robustness.skip_invalid_rounds,
+        partition_sizes=[len(p) for p in sim.federation.partitions],
     )
 
 

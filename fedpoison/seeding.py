@@ -22,6 +22,7 @@ DEFENSE = 7  # randomness of aggregation rules (bucketing, DnC, FLAME noise)
 MODEL_INIT = 8  # initial global model
 SERVER_TRAINING = 9  # FLTrust root-set training, root-set draw
 FAULTS = 10  # dropouts and stragglers
+REPLY_ATTACK = 11  # which fault a hostile client sends
 
 
 def derive_seed(seed: int, purpose: int, *keys: int) -> int:

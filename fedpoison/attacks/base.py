@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+from flwr.app import RecordDict
 
 from fedpoison.aggregators.base import Aggregator
 from fedpoison.attacks.threat import Knowledge
@@ -106,6 +107,18 @@ class DataAttack(ABC):
         labelled with the target; the server evaluates the global model on them each round.
         """
         return None
+
+
+class ReplyAttack(ABC):
+    """An attack on the reply message itself, applied in a malicious ClientApp after training:
+    the plumbing faults a hostile client can send (NaN, wrong shapes, absurd counts, ...)."""
+
+    name: ClassVar[str]
+    paper: ClassVar[str]
+
+    @abstractmethod
+    def corrupt(self, content: RecordDict, generator: torch.Generator) -> RecordDict:
+        """A corrupted copy of the reply ``content``; raising is allowed (a crashing client)."""
 
 
 UPDATE_ATTACKS: Registry[type[UpdateAttack]] = Registry("update attack")

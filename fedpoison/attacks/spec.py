@@ -21,6 +21,7 @@ from fedpoison.attacks.base import (
     UPDATE_ATTACKS,
     AdversaryView,
     DataAttack,
+    ReplyAttack,
     UpdateAttack,
 )
 from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
@@ -28,11 +29,13 @@ from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """A configured attack: ``name`` (the config's), a data attack and/or an update attack."""
+    """A configured attack: ``name`` (the config's), a data attack, an update attack and/or
+    a reply attack (optional ``reply`` key of the config)."""
 
     name: str
     data: DataAttack | None
     update: UpdateAttack | None
+    reply: ReplyAttack | None = None
 
 
 def _build(node: Any, kind: type, key: str, name: str) -> Any:
@@ -61,6 +64,7 @@ def build_attack(cfg: Mapping[str, Any]) -> AttackSpec:
         name=name,
         data=_build(cfg["data"], DataAttack, "data", name),
         update=_build(cfg["update"], UpdateAttack, "update", name),
+        reply=_build(cfg.get("reply"), ReplyAttack, "reply", name),
     )
 
 

@@ -19,11 +19,11 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from hydra.utils import instantiate
 
-from fedpoison.attacks.base import DataAttack
+from fedpoison.attacks.base import DataAttack, ReplyAttack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.clients.training import LocalTraining, evaluate, local_train
 from fedpoison.federation import FederationSpec, load_federation
-from fedpoison.seeding import DATA_ATTACK, TRAINING, torch_generator
+from fedpoison.seeding import DATA_ATTACK, REPLY_ATTACK, TRAINING, torch_generator
 
 PARTITION_ID = "partition-id"
 
@@ -36,6 +36,7 @@ class ClientSpec:
         federation: dataset, partition and model configs.
         threat: the threat model (decides which partition ids are malicious).
         data_attack: ``_target_`` config of the malicious clients' data poisoning, or None.
+        reply_attack: ``_target_`` config of a malicious client's reply corruption, or None.
         device: torch device for local training (``cpu``, ``cuda``, ``cuda:1``...).
     """
 
@@ -43,6 +44,7 @@ class ClientSpec:
     threat: ThreatModel
     data_attack: dict[str, Any] | None = None
     device: str = "cpu"
+    reply_attack: dict[str, Any] | None = None
 
 
 class _ClientRuntime:
@@ -57,11 +59,18 @@ class _ClientRuntime:
         self.data_attack: DataAttack | None = (
             instantiate(spec.data_attack) if spec.data_attack is not None else None
         )
+        self.reply_attack: ReplyAttack | None = (
+            instantiate(spec.reply_attack) if spec.reply_attack is not None else None
+        )
+
+    def attacking(self, pid: int, server_round: int) -> bool:
+        """Whether client ``pid`` is malicious and the adversary acts in ``server_round``."""
+        return pid in self.malicious and self.spec.threat.active(server_round)
 
     def local_data(self, pid: int, server_round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The partition, poisoned when ``pid`` is malicious and the adversary acts now."""
         x, y = self.fed.client_data(pid)
-        if self.data_attack is not None and pid in self.malicious and self.spec.threat.active(server_round):
+        if self.data_attack is not None and self.attacking(pid, server_round):
             gen = torch_generator(self.spec.federation.seed, DATA_ATTACK, pid)
             x, y = self.data_attack.poison(x, y, self.fed.data.num_classes, gen)
         return x, y
@@ -109,6 +118,8 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
                 "metrics": MetricRecord({"num-examples": len(y), "train-loss": loss}),
             }
         )
+        if rt.reply_attack is not None and rt.attacking(pid, server_round):
+            reply = rt.reply_attack.corrupt(reply, torch_generator(spec.federation.seed, REPLY_ATTACK, server_round, pid))
         return Message(reply, reply_to=msg)
 
     @app.evaluate()

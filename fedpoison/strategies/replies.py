@@ -8,7 +8,7 @@ mis-shaped arrays, non-finite weights, and impossible ``num-examples``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -28,7 +28,9 @@ class RoundReplies:
     invalid: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _reason(reply: Message, layout: ModelLayout) -> tuple[str | None, torch.Tensor | None, int, float]:
+def _reason(
+    reply: Message, layout: ModelLayout, max_examples: int | None
+) -> tuple[str | None, torch.Tensor | None, int, float]:
     """``(reason or None, flat weights, num-examples, train-loss)`` for one reply."""
     if reply.has_error():
         return f"error reply: {reply.error.reason.splitlines()[0][:200]}", None, 0, math.nan
@@ -44,14 +46,23 @@ def _reason(reply: Message, layout: ModelLayout) -> tuple[str | None, torch.Tens
     raw = content["metrics"].get("num-examples")
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != raw or int(raw) != raw or raw <= 0:
         return f"invalid num-examples {raw!r}", None, 0, math.nan
+    if max_examples is not None and raw > max_examples:
+        return f"num-examples {int(raw)} exceeds the client's {max_examples} examples", None, 0, math.nan
     loss = content["metrics"].get("train-loss", math.nan)
     return None, flat, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
 
 
 def collect_replies(
-    replies: Iterable[Message], client_of_node: Mapping[int, int], sampled: set[int], layout: ModelLayout
+    replies: Iterable[Message],
+    client_of_node: Mapping[int, int],
+    sampled: set[int],
+    layout: ModelLayout,
+    partition_sizes: Sequence[int] | None = None,
 ) -> RoundReplies:
-    """Validate ``replies`` and order the usable ones by client id."""
+    """Validate ``replies`` and order the usable ones by client id.
+
+    ``partition_sizes[c]`` (when the simulation knows it) bounds client ``c``'s ``num-examples``.
+    """
     usable: dict[int, tuple[torch.Tensor, int, float]] = {}
     out = RoundReplies()
     for reply in replies:
@@ -62,7 +73,8 @@ def collect_replies(
         if cid in usable:
             out.invalid.append((cid, "duplicate reply"))
             continue
-        reason, flat, count, loss = _reason(reply, layout)
+        bound = partition_sizes[cid] if partition_sizes is not None else None
+        reason, flat, count, loss = _reason(reply, layout, bound)
         if reason is not None or flat is None:
             out.invalid.append((cid, reason or "unusable reply"))
             continue

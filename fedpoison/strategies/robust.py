@@ -36,6 +36,10 @@ from fedpoison.strategies.replies import collect_replies
 from fedpoison.strategies.sampling import sample_clients
 from fedpoison.strategies.updates import ModelLayout, flatten, unflatten, update_matrix
 
+class RoundError(RuntimeError):
+    """A round that cannot be aggregated (and ``skip_invalid_rounds`` is off)."""
+
+
 RoundCallback = Callable[[dict[str, Any], ArrayRecord], None]
 
 
@@ -78,6 +82,7 @@ class RobustStrategy(Strategy):
         device: torch.device | str = "cpu",
         on_invalid_reply: str = "reject",
         skip_invalid_rounds: bool = False,
+        partition_sizes: list[int] | None = None,
     ) -> None:
         self.participation = participation
         self.defense = defense
@@ -91,6 +96,7 @@ class RobustStrategy(Strategy):
         self.device = torch.device(device)
         self.on_invalid_reply = on_invalid_reply
         self.skip_invalid_rounds = skip_invalid_rounds
+        self.partition_sizes = partition_sizes
         self.history: list[dict[str, Any]] = []
         self._client_of_node: dict[int, int] = {}
         self._node_of_client: dict[int, int] = {}
@@ -125,12 +131,12 @@ class RobustStrategy(Strategy):
         assert self._global is not None, "configure_train must run first"
         layout = ModelLayout.of(self._global)
         global_flat = self._global_cpu.to(self.device)
-        got = collect_replies(replies, self._client_of_node, set(self._sampled), layout)
+        got = collect_replies(replies, self._client_of_node, set(self._sampled), layout, self.partition_sizes)
         replied = set(got.client_ids) | {cid for cid, _ in got.invalid}
         invalid = got.invalid + [(cid, "no reply") for cid in self._sampled if cid not in replied]
         faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
         if faulty and self.on_invalid_reply == "fail":
-            raise RuntimeError(f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)")
+            raise RoundError(f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)")
         rows = dict(zip(got.client_ids, zip(got.weights, got.num_examples)))
         if self.on_invalid_reply == "zero":  # a faulty client counts as an unchanged model
             rows.update({cid: (self._global_cpu, 1) for cid in faulty})
@@ -149,7 +155,10 @@ class RobustStrategy(Strategy):
             self.defense.check(n, f)
         except ValueError as exc:
             if not self.skip_invalid_rounds:
-                raise
+                raise RoundError(
+                    f"round {server_round}: {exc} ({n} valid of {len(self._sampled)} sampled replies; "
+                    "set robustness.skip_invalid_rounds=true to skip such rounds)"
+                ) from None
             self._round.update(skipped=str(exc), rejected=[])
             return self._global, MetricRecord({"participants": n, "skipped": 1})
         updates = update_matrix([rows[cid][0] for cid in ids], self._global_cpu).to(self.device)
@@ -173,6 +182,9 @@ class RobustStrategy(Strategy):
         )
         result = self.defense(updates, ctx)
         new_global = global_flat + self.server_lr * result.aggregate.to(global_flat.dtype)
+        if not bool(torch.isfinite(new_global).all()):  # e.g. FedAvg summing 1e38 rows overflows
+            self._round.update(skipped="non-finite aggregate; global model kept", rejected=[])
+            return self._global, MetricRecord({"participants": n, "skipped": 1})
         self._round.update(
             rejected=[cid for cid, r in zip(ids, result.rejected.tolist()) if r],
             **detection_metrics(result.rejected, malicious),

@@ -42,15 +42,17 @@ class ModelLayout:
 def flatten(record: ArrayRecord, layout: ModelLayout) -> torch.Tensor:
     """The record's arrays concatenated into one float32 vector ``(d,)`` in layout order.
 
-    Raises ``ValueError`` when the record's names or shapes do not match ``layout``.
+    Raises ``ValueError`` when the record's names, shapes or dtypes do not match ``layout``.
     """
     if tuple(record.keys()) != layout.names:
         raise ValueError(f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}")
     parts = []
-    for name, shape in zip(layout.names, layout.shapes):
+    for name, shape, dtype in zip(layout.names, layout.shapes, layout.dtypes):
         arr = record[name].numpy()
         if tuple(arr.shape) != shape:
             raise ValueError(f"array {name!r} has shape {tuple(arr.shape)}, expected {shape}")
+        if str(arr.dtype) != dtype:
+            raise ValueError(f"array {name!r} has dtype {arr.dtype}, expected {dtype}")
         parts.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(-1))
     return torch.cat(parts) if parts else torch.zeros(0)
 

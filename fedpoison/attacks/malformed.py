@@ -1,0 +1,109 @@
+"""``attack=malformed``: hostile clients that send broken replies instead of poisoned ones.
+
+Each round every active malicious client picks one fault (uniformly, from its own seeded
+stream) among ``faults``; the server must record every one as a rejected reply and keep the
+global model finite. No paper: this is a plumbing test users run against their defenses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
+
+from fedpoison.attacks.base import ReplyAttack
+
+
+def _arrays(content: RecordDict) -> dict[str, np.ndarray]:
+    record = content["arrays"]
+    return {k: np.array(record[k].numpy()) for k in record}
+
+
+def _with_arrays(content: RecordDict, arrays: dict[str, np.ndarray]) -> RecordDict:
+    return RecordDict({**content, "arrays": ArrayRecord({k: Array(v) for k, v in arrays.items()})})
+
+
+def _with_count(content: RecordDict, value: object) -> RecordDict:
+    metrics = dict(content["metrics"])
+    metrics["num-examples"] = value
+    return RecordDict({**content, "metrics": MetricRecord(metrics)})
+
+
+def _fill(value: float) -> Callable[[RecordDict], RecordDict]:
+    def fault(content: RecordDict) -> RecordDict:
+        arrays = _arrays(content)
+        first = next(iter(arrays))
+        arrays[first] = np.full_like(arrays[first], value)
+        return _with_arrays(content, arrays)
+
+    return fault
+
+
+def _wrong_shape(content: RecordDict) -> RecordDict:
+    arrays = _arrays(content)
+    first = next(iter(arrays))
+    arrays[first] = np.zeros(arrays[first].size + 1, arrays[first].dtype)
+    return _with_arrays(content, arrays)
+
+
+def _wrong_dtype(content: RecordDict) -> RecordDict:
+    arrays = _arrays(content)
+    first = next(iter(arrays))
+    arrays[first] = arrays[first].astype(np.int64)
+    return _with_arrays(content, arrays)
+
+
+def _missing_array(content: RecordDict) -> RecordDict:
+    arrays = _arrays(content)
+    arrays.pop(next(iter(arrays)))
+    return _with_arrays(content, arrays)
+
+
+def _extra_array(content: RecordDict) -> RecordDict:
+    return _with_arrays(content, {**_arrays(content), "extra": np.zeros(3, np.float32)})
+
+
+def _no_metrics(content: RecordDict) -> RecordDict:
+    return RecordDict({"arrays": content["arrays"]})
+
+
+def _crash(content: RecordDict) -> RecordDict:
+    raise RuntimeError("malformed attack: simulated client crash")
+
+
+FAULTS: dict[str, Callable[[RecordDict], RecordDict]] = {
+    "nan": _fill(float("nan")),
+    "inf": _fill(float("inf")),
+    "huge": _fill(1e38),
+    "wrong_shape": _wrong_shape,
+    "wrong_dtype": _wrong_dtype,
+    "missing_array": _missing_array,
+    "extra_array": _extra_array,
+    "negative_examples": lambda c: _with_count(c, -5),
+    "zero_examples": lambda c: _with_count(c, 0),
+    "fractional_examples": lambda c: _with_count(c, 2.5),
+    "huge_examples": lambda c: _with_count(c, 10**12),
+    "no_metrics": _no_metrics,
+    "crash": _crash,
+}
+
+
+class Malformed(ReplyAttack):
+    """Sends one of ``faults`` per round (all of :data:`FAULTS` by default)."""
+
+    name: ClassVar[str] = "malformed"
+    paper: ClassVar[str] = "— (fault injection; fedpoison)"
+
+    def __init__(self, faults: Sequence[str] | None = None) -> None:
+        chosen = list(faults) if faults else list(FAULTS)
+        unknown = [f for f in chosen if f not in FAULTS]
+        if unknown:
+            raise ValueError(f"attack.reply.faults: unknown {unknown}; known: {', '.join(FAULTS)}")
+        self.faults = chosen
+
+    def corrupt(self, content: RecordDict, generator: torch.Generator) -> RecordDict:
+        pick = int(torch.randint(len(self.faults), (1,), generator=generator))
+        return FAULTS[self.faults[pick]](content)

@@ -1,0 +1,39 @@
+"""Test helpers: compose fedpoison's config in-process and run tiny simulations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+
+from fedpoison.logs import quiet_environment
+
+quiet_environment()
+os.environ.setdefault("FEDPOISON_CACHE", str(Path(__file__).resolve().parent.parent / ".cache"))
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "fedpoison" / "conf")
+TINY = [
+    "federation.num_clients=6",
+    "num_rounds=2",
+    "threat.num_malicious=0",
+    "attack=none",
+    "defense=fedavg",
+    "progress=false",
+]
+
+
+def compose_config(overrides: list[str]) -> Any:
+    """fedpoison's config composed with ``overrides`` (no Hydra run directory)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def run_simulation(overrides: list[str], run_dir: Path) -> dict[str, Any]:
+    """prepare + execute a simulation in-process; returns ``results``."""
+    from fedpoison.run import execute, prepare
+
+    return execute(prepare(compose_config(overrides)), run_dir)
+
+
