@@ -1,1 +1,64 @@
-"""Robust aggregation rules: pure torch functions on an (n, d) update matrix."""
+"""Robust aggregation rules: pure torch functions on an (n, d) update matrix.
+
+Importing this package registers every rule in ``AGGREGATORS`` (the ``defense=<name>``
+options) and every pre-aggregator in ``PRE_AGGREGATORS``. It exports the functions of
+DESIGN §3 and the rule classes. Because a function shares its module's name
+(``fedpoison.aggregators.krum`` is the function ``krum`` here), config targets name the
+classes at package level (``fedpoison.aggregators.Krum``); ``from fedpoison.aggregators.krum
+import krum_scores`` still imports from the module.
+"""
+
+from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
+from fedpoison.aggregators.bulyan import Bulyan, bulyan
+from fedpoison.aggregators.centered_clipping import CenteredClipping, centered_clipping
+from fedpoison.aggregators.dnc import DnC, dnc
+from fedpoison.aggregators.flame import Flame, flame
+from fedpoison.aggregators.fltrust import FLTrust, fltrust
+from fedpoison.aggregators.foolsgold import FoolsGold, foolsgold
+from fedpoison.aggregators.geometric_median import GeometricMedian, geometric_median
+from fedpoison.aggregators.krum import Krum, krum, krum_scores
+from fedpoison.aggregators.mean import FedAvg, mean
+from fedpoison.aggregators.median import Median, median
+from fedpoison.aggregators.multi_krum import MultiKrum, multi_krum
+from fedpoison.aggregators.norm_clipping import NormClipping, norm_clipping
+from fedpoison.aggregators.pipeline import Defense, build_defense
+from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
+from fedpoison.aggregators.trimmed_mean import TrimmedMean, trimmed_mean
+
+__all__ = [
+    "AGGREGATORS",
+    "PRE_AGGREGATORS",
+    "AggregationResult",
+    "Aggregator",
+    "Bulyan",
+    "CenteredClipping",
+    "Defense",
+    "DnC",
+    "FLTrust",
+    "FedAvg",
+    "Flame",
+    "FoolsGold",
+    "GeometricMedian",
+    "Krum",
+    "Median",
+    "MultiKrum",
+    "NormClipping",
+    "PreAggregator",
+    "RoundContext",
+    "TrimmedMean",
+    "build_defense",
+    "bulyan",
+    "centered_clipping",
+    "dnc",
+    "flame",
+    "fltrust",
+    "foolsgold",
+    "geometric_median",
+    "krum",
+    "krum_scores",
+    "mean",
+    "median",
+    "multi_krum",
+    "norm_clipping",
+    "trimmed_mean",
+]

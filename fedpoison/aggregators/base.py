@@ -67,6 +67,9 @@ class Aggregator(ABC):
     paper: ClassVar[str]
     requirement: ClassVar[str] = "n ≥ 1"
     needs_server_update: ClassVar[bool] = False
+    needs_client_rows: ClassVar[bool] = False
+    """True when row i must be client i (per-client state keyed by ``ctx.client_ids``), so
+    pre-aggregators that mix clients into new rows (bucketing) cannot precede the rule."""
 
     def check(self, n: int, f: int) -> None:
         """Raise ``ValueError`` when the rule cannot run on ``n`` rows with ``f`` assumed Byzantine."""
@@ -85,7 +88,7 @@ class Aggregator(ABC):
         """State carried across rounds (for checkpoints); empty for stateless rules."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 (no-op default)
         """Restore what :meth:`state_dict` returned."""
 
 

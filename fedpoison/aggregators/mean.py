@@ -1,0 +1,69 @@
+"""FedAvg (McMahan et al., AISTATS 2017): the (weighted) average of the updates.
+
+``mean(updates, weights)`` = Σ_i w_i g_i / Σ_i w_i; ``weights=None`` = uniform 1/n.
+The :class:`FedAvg` rule weights by the client-reported example counts
+(``ctx.num_examples``), which a malicious client controls; every robust rule ignores them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from fedpoison.aggregators._common import check_updates, uniform
+from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
+
+
+def normalised_weights(
+    weights: torch.Tensor | None, n: int, like: torch.Tensor, rule: str
+) -> torch.Tensor:
+    """``weights / Σ weights`` as ``(n,)`` in ``like``'s dtype and device; ``None`` = uniform.
+
+    Raises ``ValueError`` for a wrong shape, negative or non-finite entries, or a zero sum.
+    """
+    if weights is None:
+        return uniform(n, like)
+    w = torch.as_tensor(weights).to(device=like.device, dtype=torch.float64).flatten()
+    if (
+        w.shape[0] != n
+        or not bool(torch.isfinite(w).all())
+        or bool((w < 0).any())
+        or float(w.sum()) <= 0
+    ):
+        raise ValueError(
+            f"{rule}: weights must be {n} finite non-negative numbers with a positive sum, "
+            f"got {w.tolist()}"
+        )
+    return (w / w.sum()).to(like.dtype)
+
+
+def mean(updates: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """(Weighted) average of the rows ``(d,)``; weights are normalised to sum to one."""
+    n = check_updates(updates, "mean")
+    if weights is None:
+        return updates.mean(dim=0)
+    return normalised_weights(weights, n, updates, "mean") @ updates
+
+
+@AGGREGATORS.register("fedavg")
+class FedAvg(Aggregator):
+    """FedAvg. Weights are the normalised averaging weights (no client is rejected).
+
+    Args:
+        weighted: weight clients by their reported example counts (FedAvg as published);
+            ``False`` = plain mean. Without counts in the context the mean is uniform.
+    """
+
+    name: ClassVar[str] = "fedavg"
+    paper: ClassVar[str] = "McMahan et al. 2017"
+    requirement: ClassVar[str] = "n ≥ 1 (not robust: f is ignored)"
+
+    def __init__(self, weighted: bool = True) -> None:
+        self.weighted = weighted
+
+    def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        n = check_updates(updates, self.name)
+        counts = ctx.num_examples if self.weighted else None
+        weights = normalised_weights(counts, n, updates, self.name)
+        return AggregationResult(weights @ updates, weights)

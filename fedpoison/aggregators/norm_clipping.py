@@ -1,0 +1,44 @@
+"""Norm clipping ("norm difference clipping", Sun et al. 2019, "Can you really backdoor
+federated learning?"): each update is scaled to L2 norm at most ``max_norm``,
+``g_i · min(1, max_norm/‖g_i‖)``, then the clipped updates are averaged.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from fedpoison.aggregators._common import check_updates, uniform
+from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
+from fedpoison.aggregators.centered_clipping import clip_factors
+
+
+def norm_clipping(updates: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Mean ``(d,)`` of the rows clipped to L2 norm ``max_norm``."""
+    n = check_updates(updates, "norm_clipping")
+    if max_norm <= 0:
+        raise ValueError(f"norm_clipping: needs max_norm > 0, got n={n}, max_norm={max_norm}")
+    return (clip_factors(updates, max_norm) / n) @ updates
+
+
+@AGGREGATORS.register("norm_clipping")
+class NormClipping(Aggregator):
+    """Norm clipping then mean. No client is rejected: weights are uniform 1/n (weights of the
+    clipped rows).
+
+    Args:
+        max_norm: the L2 bound M each update is clipped to.
+    """
+
+    name: ClassVar[str] = "norm_clipping"
+    paper: ClassVar[str] = "Sun et al. 2019"
+    requirement: ClassVar[str] = "n ≥ 1"
+
+    def __init__(self, max_norm: float = 1.0) -> None:
+        self.max_norm = max_norm
+
+    def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        return AggregationResult(
+            norm_clipping(updates, self.max_norm), uniform(updates.shape[0], updates)
+        )

@@ -1,0 +1,113 @@
+"""A defense = optional pre-aggregators followed by one rule, built from the ``defense`` config.
+
+``Defense(rule, pre)`` runs ``pre`` in order, then ``rule``, and maps the rule's weights back
+to clients through the accumulated mixing matrix ``M`` (``(k, n)``, mixed rows = ``M @
+updates``): client weights = ``Mᵀ @ rule_weights``. With no pre-aggregator they are the rule's
+own weights. Each pre-aggregator tells the next stage how many rows a Byzantine client can
+spoil (bucketing: ``min(f, ⌈n/s⌉)``); that ``f`` is what the rule's ``check`` and its
+``RoundContext`` see. After a pre-aggregator that forms new rows (bucketing) the rule's
+context has no client ids or example counts, since its rows are no longer clients.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import hydra.utils
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from fedpoison.aggregators._common import check_updates
+from fedpoison.aggregators.base import AggregationResult, Aggregator, RoundContext
+from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
+
+
+class Defense:
+    """Pre-aggregators then a rule; returns client-level weights."""
+
+    def __init__(self, rule: Aggregator, pre: Sequence[PreAggregator] = ()) -> None:
+        self.rule = rule
+        self.pre = tuple(pre)
+        mixers = [p.name for p in self.pre if not p.preserves_rows]
+        if rule.needs_client_rows and mixers:
+            raise ValueError(
+                f"{rule.name}: keeps per-client state, so it cannot follow {mixers}, "
+                "which replace clients by mixed rows"
+            )
+
+    @property
+    def name(self) -> str:
+        """``"nnm+bucketing+krum"`` style label."""
+        return "+".join([p.name for p in self.pre] + [self.rule.name])
+
+    def stages(self, n: int, f: int) -> list[tuple[int, int]]:
+        """``(rows, f)`` seen by each pre-aggregator and finally by the rule."""
+        seen = [(n, f)]
+        for p in self.pre:
+            n, f = p.rows(n), p.byzantine_rows(n, f)
+            seen.append((n, f))
+        return seen
+
+    def check(self, n: int, f: int) -> None:
+        """Raise ``ValueError`` (naming the stage, n, f and the bound) when any stage cannot run."""
+        seen = self.stages(n, f)
+        for p, (rows, byz) in zip(self.pre, seen, strict=False):
+            p.check(rows, byz)
+        self.rule.check(*seen[-1])
+
+    def __call__(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        n = check_updates(updates, self.name)
+        self.check(n, ctx.f)
+        if not self.pre:
+            return self.rule(updates, ctx)
+        rows, total = updates, torch.eye(n, dtype=updates.dtype, device=updates.device)
+        for p in self.pre:
+            f = p.byzantine_rows(rows.shape[0], ctx.f)
+            rows, mixing = p(rows, ctx)
+            total = mixing @ total
+            ctx = dataclasses.replace(ctx, f=f)
+            if not p.preserves_rows:
+                ctx = dataclasses.replace(ctx, client_ids=(), num_examples=None)
+        result = self.rule(rows, ctx)
+        return AggregationResult(result.aggregate, total.T @ result.weights, result.info)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rule's state (pre-aggregators are stateless)."""
+        return {"rule": self.rule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state.get("rule", {}))
+
+
+def make_pre(spec: str | Mapping[str, Any]) -> PreAggregator:
+    """A pre-aggregator from ``"nnm"`` or ``{"name": "bucketing", "s": 2}``."""
+    if isinstance(spec, str):
+        return PRE_AGGREGATORS.get(spec)()
+    params = dict(spec)
+    name = params.pop("name", None)
+    if not isinstance(name, str):
+        raise ValueError(f"pre-aggregator spec needs a 'name', got {dict(spec)}")
+    return PRE_AGGREGATORS.get(name)(**params)
+
+
+def build_defense(cfg: Mapping[str, Any]) -> tuple[Defense, int | None]:
+    """``(Defense, f)`` from the resolved ``defense`` config.
+
+    ``cfg`` holds ``_target_`` and the rule's parameters, plus ``f`` (the assumed Byzantine
+    count, ``None`` = let the threat model decide) and ``pre`` (a list of names or
+    ``{name: ..., **params}`` dicts). The rule is built with ``hydra.utils.instantiate``.
+    """
+    conf: dict[str, Any]
+    if isinstance(cfg, DictConfig):
+        conf = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    else:
+        conf = copy.deepcopy(dict(cfg))
+    f = conf.pop("f", None)
+    pre = [make_pre(p) for p in conf.pop("pre", None) or []]
+    rule = hydra.utils.instantiate(conf)
+    if not isinstance(rule, Aggregator):
+        raise TypeError(f"defense _target_ {conf.get('_target_')!r} is not an Aggregator")
+    return Defense(rule, pre), None if f is None else int(f)
