@@ -106,7 +106,12 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
     from fedpoison.precheck import precheck_overrides
+
+    # experiments/ is optional (present in the repository, absent for an installed package)
+    warnings.filterwarnings("ignore", message="provider=hydra.searchpath")
 
     message = precheck_overrides(sys.argv[1:])
     if message is not None:

@@ -7,6 +7,7 @@ own flags, which Hydra reports itself). Returns the message to print, or ``None`
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -34,9 +35,13 @@ def precheck_overrides(argv: list[str]) -> str | None:
     if any(arg in _HYDRA_FLAGS or arg.split("=", 1)[0] in _HYDRA_FLAGS for arg in argv):
         return None
     overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    warnings.filterwarnings("ignore", message="provider=hydra.searchpath")
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        return one_line(str(exc))
+        line = one_line(str(exc))
+        if "'experiment'" in line and not Path("experiments").is_dir():
+            line += " (experiment presets live in experiments/: run fedpoison from the repository root)"
+        return line
     return None

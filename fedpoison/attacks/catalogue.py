@@ -23,8 +23,9 @@ def attack_specs(conf_dir: Path = ATTACK_CONF_DIR) -> list[AttackSpec]:
 
 
 def _row(spec: AttackSpec) -> str:
-    parts = [p for p in (spec.data, spec.update) if p is not None]
-    kind = " + ".join(k for k, p in (("data", spec.data), ("update", spec.update)) if p is not None)
+    kinds = (("data", spec.data), ("update", spec.update), ("reply", spec.reply))
+    parts = [p for _, p in kinds if p is not None]
+    kind = " + ".join(k for k, p in kinds if p is not None)
     knowledge = "—"
     if spec.update is not None:
         knowledge = spec.update.required_knowledge()
@@ -38,7 +39,7 @@ def _row(spec: AttackSpec) -> str:
 
 
 def attack_catalogue(conf_dir: Path = ATTACK_CONF_DIR) -> str:
-    """A markdown table: config name, kind (data/update), knowledge its default config needs
+    """A markdown table: config name, kind (data/update/reply), knowledge its default config needs
     (and the least a variant needs), paper, implementing module(s)."""
     header = [
         "| attack | kind | knowledge needed | paper | module |",
