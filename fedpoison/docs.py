@@ -17,13 +17,18 @@ from fedpoison.attacks.catalogue import attack_catalogue
 SECTIONS: dict[str, Callable[[], str]] = {"defenses": markdown_table, "attacks": attack_catalogue}
 
 
+def _escape(text: str) -> str:
+    """``text`` as a literal ``re.sub`` replacement."""
+    return text.replace("\\", "\\\\")
+
+
 def render(readme: str) -> str:
     """``readme`` with every generated section replaced by its current table."""
     for name, table in SECTIONS.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(readme):
             raise ValueError(f"README lacks the <!-- BEGIN {name} --> … <!-- END {name} --> markers")
-        readme = pattern.sub(lambda m, t=table(): m.group(1) + t + m.group(2), readme)
+        readme = pattern.sub(rf"\g<1>{_escape(table())}\g<2>", readme)
     return readme
 
 

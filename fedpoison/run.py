@@ -24,12 +24,12 @@ from fedpoison import provenance
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
+from fedpoison.checkpoint import load_checkpoint, save_checkpoint
 from fedpoison.clients.app import ClientSpec
 from fedpoison.clients.training import LocalTraining
 from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, validate
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
-from fedpoison.checkpoint import load_checkpoint, save_checkpoint
 from fedpoison.outputs import write_outputs
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.evaluation import ServerEvaluator

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from fedpoison_testing import compose_config
+
 from fedpoison.config import ConfigError
 from fedpoison.run import prepare
 

@@ -36,6 +36,7 @@ from fedpoison.strategies.replies import collect_replies
 from fedpoison.strategies.sampling import sample_clients
 from fedpoison.strategies.updates import ModelLayout, flatten, unflatten, update_matrix
 
+
 class RoundError(RuntimeError):
     """A round that cannot be aggregated (and ``skip_invalid_rounds`` is off)."""
 
@@ -137,7 +138,7 @@ class RobustStrategy(Strategy):
         faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
         if faulty and self.on_invalid_reply == "fail":
             raise RoundError(f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)")
-        rows = dict(zip(got.client_ids, zip(got.weights, got.num_examples)))
+        rows = dict(zip(got.client_ids, zip(got.weights, got.num_examples, strict=True), strict=True))
         if self.on_invalid_reply == "zero":  # a faulty client counts as an unchanged model
             rows.update({cid: (self._global_cpu, 1) for cid in faulty})
         ids = sorted(rows)
@@ -186,7 +187,7 @@ class RobustStrategy(Strategy):
             self._round.update(skipped="non-finite aggregate; global model kept", rejected=[])
             return self._global, MetricRecord({"participants": n, "skipped": 1})
         self._round.update(
-            rejected=[cid for cid, r in zip(ids, result.rejected.tolist()) if r],
+            rejected=[cid for cid, r in zip(ids, result.rejected.tolist(), strict=True) if r],
             **detection_metrics(result.rejected, malicious),
             **{f"defense_{k}": v for k, v in result.info.items()},
         )

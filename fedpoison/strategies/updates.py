@@ -47,7 +47,7 @@ def flatten(record: ArrayRecord, layout: ModelLayout) -> torch.Tensor:
     if tuple(record.keys()) != layout.names:
         raise ValueError(f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}")
     parts = []
-    for name, shape, dtype in zip(layout.names, layout.shapes, layout.dtypes):
+    for name, shape, dtype in zip(layout.names, layout.shapes, layout.dtypes, strict=True):
         arr = record[name].numpy()
         if tuple(arr.shape) != shape:
             raise ValueError(f"array {name!r} has shape {tuple(arr.shape)}, expected {shape}")
@@ -62,7 +62,7 @@ def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
     flat = vector.detach().cpu().numpy()
     record = ArrayRecord()
     offset = 0
-    for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes):
+    for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True):
         record[name] = Array(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
         offset += size
     return record

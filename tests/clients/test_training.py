@@ -23,7 +23,7 @@ def test_sgd_matches_torch_optim(momentum, weight_decay):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(ref(x[idx]), y[idx]).backward()
         opt.step()
-    for a, b in zip(ours.parameters(), ref.parameters()):
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 

@@ -55,6 +55,6 @@ def test_update_matrix_shape_and_no_mutation():
     copies = [r.clone() for r in rows]
     m = update_matrix(rows, g)
     assert m.shape == (3, 10) and m.dtype == torch.float32
-    for r, c in zip(rows, copies):
+    for r, c in zip(rows, copies, strict=True):
         assert torch.equal(r, c)
     assert update_matrix([], g).shape == (0, 10)

@@ -1,0 +1,182 @@
+"""The report's PNG figures, drawn with matplotlib's Agg renderer (no pyplot, no GUI).
+
+- ``accuracy_vs_round.png``: one line per configuration, mean over seeds with a 95% band
+  (mean ± 1.96·std/√n); one panel per attack when there are more than 12 configurations.
+- ``heatmap.png``: defense × attack mean final metric with the values written in the cells,
+  one panel per table (the largest number of malicious clients only when they are too many).
+- ``accuracy_vs_malicious.png``: mean final metric vs number of malicious clients, one line per
+  (defense, attack), error bars = std over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from fedpoison.report.collect import NO_ATTACK
+from fedpoison.report.summary import Cell, Summary, TableKey
+
+MAX_LINES = 12
+MAX_PANELS = 6
+_LABEL_FIELDS = ("dataset", "variant", "defense", "attack", "num_malicious")
+_STYLES = ("-", "--", ":", "-.")
+
+
+def _label_fields(cells: Iterable[Cell], skip: tuple[str, ...] = ()) -> list[str]:
+    """The identifying fields that differ between ``cells`` (all but ``skip``)."""
+    cells = list(cells)
+    return [
+        field
+        for field in _LABEL_FIELDS
+        if field not in skip and len({getattr(c, field) for c in cells}) > 1
+    ]
+
+
+def _label(cell: Cell, fields: list[str]) -> str:
+    parts = [
+        f"f={cell.num_malicious}" if f == "num_malicious" else getattr(cell, f) for f in fields
+    ]
+    return " / ".join(str(p) for p in parts) or f"{cell.defense} / {cell.attack}"
+
+
+def _style(index: int) -> dict[str, object]:
+    """A distinct colour (tab10) and, past 10 lines, a distinct dash pattern."""
+    return {"color": colormaps["tab10"](index % 10), "linestyle": _STYLES[index // 10 % 4]}
+
+
+def _legend(ax: Axes) -> None:
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+
+
+def _band(curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-round mean over runs and the 95% half-width 1.96·std/√n (0 for one run)."""
+    present = ~np.isnan(curve)
+    n = present.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(present, curve, 0.0).sum(axis=0) / n
+        squares = np.where(present, curve - mean, 0.0) ** 2
+        std = np.sqrt(squares.sum(axis=0) / np.maximum(n - 1, 1))
+        return mean, np.where(n > 1, 1.96 * std / np.sqrt(n), 0.0)
+
+
+def accuracy_vs_round(summary: Summary, path: Path) -> None:
+    """One line per configuration; one panel per attack past :data:`MAX_LINES` lines."""
+    cells = list(summary.cells.values())
+    panels: dict[str, list[Cell]] = defaultdict(list)
+    split = len(cells) > MAX_LINES
+    for cell in cells:
+        panels[cell.attack if split else ""].append(cell)
+    fields = _label_fields(cells, skip=("attack",) if split else ())
+    fig = Figure(figsize=(9.0, 3.6 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    names = sorted(panels, key=lambda a: (a != NO_ATTACK, a))
+    for ax, attack in zip(axes, names, strict=True):
+        for index, cell in enumerate(panels[attack]):
+            mean, half = _band(cell.curve)
+            rounds = np.arange(1, len(mean) + 1)
+            style = _style(index)
+            ax.plot(rounds, mean, label=_label(cell, fields), **style)
+            ax.fill_between(rounds, mean - half, mean + half, color=style["color"], alpha=0.2)
+        ax.set(xlabel="round", ylabel=summary.metric, title=f"attack: {attack}" if split else "")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        _legend(ax)
+    fig.savefig(path, dpi=110)
+
+
+def _heatmap_tables(summary: Summary) -> list[TableKey]:
+    """Every table, or the largest number of malicious clients per dataset and variant."""
+    tables = summary.tables()
+    if len(tables) <= MAX_PANELS:
+        return tables
+    largest: dict[tuple[str, str], TableKey] = {}
+    for table in tables:
+        largest[table[:2]] = max(largest.get(table[:2], table), table)
+    return sorted(largest.values())
+
+
+def heatmap(summary: Summary, path: Path) -> None:
+    """Defense × attack mean final metric, annotated, one panel per table."""
+    tables = _heatmap_tables(summary)
+    grids = []
+    for table in tables:
+        defenses, attacks = summary.defenses(table), summary.attacks(table)
+        cells = [[summary.cell(table, d, a) for a in attacks] for d in defenses]
+        values = np.array([[math.nan if c is None else c.mean for c in row] for row in cells])
+        grids.append((table, defenses, attacks, values))
+    finite = np.concatenate([g[3][np.isfinite(g[3])] for g in grids])
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    cols = min(3, len(grids))
+    rows = math.ceil(len(grids) / cols)
+    width = max(len(g[2]) for g in grids) * 1.1 + 2.5
+    height = max(len(g[1]) for g in grids) * 0.5 + 1.8
+    fig = Figure(figsize=(width * cols + 1.0, height * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    cmap = colormaps["viridis" if summary.higher_is_better else "viridis_r"]
+    for ax, (table, defenses, attacks, values) in zip(axes, grids, strict=False):
+        image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(attacks)), ["no attack" if a == NO_ATTACK else a for a in attacks])
+        ax.set_yticks(range(len(defenses)), defenses)
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.set_title(", ".join(filter(None, (table[0], table[1], f"f = {table[2]}"))))
+        for (i, j), value in np.ndenumerate(values):
+            dark = np.isfinite(value) and (value - vmin) < 0.5 * (vmax - vmin)
+            text = "–" if math.isnan(value) else f"{value:.3f}"
+            ax.text(j, i, text, ha="center", va="center", color="white" if dark else "black")
+    for ax in axes[len(grids) :]:
+        ax.set_axis_off()
+    fig.colorbar(image, ax=axes.tolist(), label=f"final {summary.metric}")
+    fig.savefig(path, dpi=110)
+
+
+def accuracy_vs_malicious(summary: Summary, path: Path) -> None:
+    """Mean final metric vs number of malicious clients, one line per (defense, attack)."""
+    lines: dict[tuple[str, str, str, str], list[Cell]] = defaultdict(list)
+    for cell in summary.cells.values():
+        lines[(cell.dataset, cell.variant, cell.defense, cell.attack)].append(cell)
+    fields = _label_fields(summary.cells.values(), skip=("num_malicious",))
+    fig = Figure(figsize=(9.0, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for index, cells in enumerate(lines.values()):
+        cells.sort(key=lambda c: c.num_malicious)
+        style = _style(index)
+        ax.errorbar(
+            [c.num_malicious for c in cells],
+            [c.mean for c in cells],
+            yerr=[c.std for c in cells],
+            label=_label(cells[0], fields),
+            marker="o",
+            capsize=3,
+            **style,
+        )
+    ax.set_xticks(sorted({c.num_malicious for c in summary.cells.values()}))
+    ax.set(xlabel="malicious clients", ylabel=f"final {summary.metric}")
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    fig.savefig(path, dpi=110)
+
+
+FIGURES = {
+    "accuracy_vs_round.png": ("Metric per round (mean over seeds, 95% band)", accuracy_vs_round),
+    "heatmap.png": ("Mean final metric, defense × attack", heatmap),
+    "accuracy_vs_malicious.png": (
+        "Mean final metric vs malicious clients (± std)",
+        accuracy_vs_malicious,
+    ),
+}
+"""File name → (title, drawing function)."""
+
+
+def write_plots(summary: Summary, out: Path) -> list[Path]:
+    """Every figure of :data:`FIGURES` into ``out``; the paths written."""
+    for name, (_, draw) in FIGURES.items():
+        draw(summary, out / name)
+    return [out / name for name in FIGURES]

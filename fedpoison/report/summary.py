@@ -1,0 +1,194 @@
+"""Statistics of a study per configuration, over seeds, and per table of the report.
+
+A :class:`Cell` holds the complete runs of one configuration ``(dataset, variant, defense,
+attack, num_malicious)``. A table is ``(dataset, variant, num_malicious)``: rows are defenses,
+columns attacks. When a table has no run without attack, its no-attack column falls back to the
+no-attack runs with the fewest malicious clients of the same dataset and variant (malicious
+clients behave honestly without an attack).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fedpoison.report.collect import NO_ATTACK, Run
+
+METRICS = ("accuracy", "loss")
+REFERENCE_DEFENSE = "fedavg"
+TableKey = tuple[str, str, int]
+"""``(dataset, variant, num_malicious)``."""
+CSV_COLUMNS = (
+    "dataset", "defense", "attack", "num_malicious", "variant", "mean", "std", "n_seeds",
+    "asr_mean", "asr_std", "precision", "recall", "worst_case", "benign_cost",
+)  # fmt: skip
+
+
+def mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``; 0.0 for a single value)."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _last(run: Run, key: str) -> float:
+    """``final[key]`` (the last round's while ``final`` is missing); NaN when undefined."""
+    source = run.final or (run.rounds[-1] if run.rounds else {})
+    value = source.get(key)
+    return math.nan if value is None else float(value)
+
+
+def _pooled(runs: tuple[Run, ...], key: str) -> float | None:
+    """Mean of ``key`` over every round of every run where it is defined."""
+    values = [row[key] for run in runs for row in run.rounds if row.get(key) is not None]
+    return float(np.mean(values)) if values else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The complete runs (seeds) of one configuration and their statistics."""
+
+    dataset: str
+    variant: str
+    defense: str
+    attack: str
+    num_malicious: int
+    runs: tuple[Run, ...]
+    values: np.ndarray
+    """Final metric per run."""
+    asr: np.ndarray | None
+    """Final backdoor ASR per run, for backdoor-type attacks (rounds with ``asr``)."""
+    curve: np.ndarray
+    """Metric per run (rows) and round (columns), NaN where a run has no value."""
+    precision: float | None
+    recall: float | None
+
+    @property
+    def n_seeds(self) -> int:
+        """Number of replicates."""
+        return len(self.runs)
+
+    @property
+    def mean(self) -> float:
+        """Mean final metric over seeds."""
+        return mean_std(self.values)[0]
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of the final metric over seeds (``ddof=1``)."""
+        return mean_std(self.values)[1]
+
+
+def make_cell(runs: tuple[Run, ...], metric: str) -> Cell:
+    """The :class:`Cell` of ``runs``, all of one configuration."""
+    first = runs[0]
+    backdoor = any("asr" in row for run in runs for row in run.rounds)
+    curve = np.full((len(runs), max(len(run.rounds) for run in runs)), math.nan)
+    for i, run in enumerate(runs):
+        for j, row in enumerate(run.rounds):
+            curve[i, j] = math.nan if row.get(metric) is None else row[metric]
+    return Cell(
+        dataset=first.dataset,
+        variant=first.variant,
+        defense=first.defense,
+        attack=first.attack,
+        num_malicious=first.num_malicious,
+        runs=runs,
+        values=np.array([_last(run, metric) for run in runs]),
+        asr=np.array([_last(run, "asr") for run in runs]) if backdoor else None,
+        curve=curve,
+        precision=_pooled(runs, "precision"),
+        recall=_pooled(runs, "recall"),
+    )
+
+
+def _defense_order(name: str) -> tuple[bool, str]:
+    return name != REFERENCE_DEFENSE, name
+
+
+def _attack_order(name: str) -> tuple[bool, str]:
+    return name != NO_ATTACK, name
+
+
+class Summary:
+    """Cells of the complete runs of a study, with the report's derived columns."""
+
+    def __init__(self, runs: list[Run], metric: str = "accuracy") -> None:
+        self.metric = metric
+        self.higher_is_better = metric != "loss"
+        groups: dict[tuple[str, str, str, str, int], list[Run]] = defaultdict(list)
+        for run in runs:
+            if run.complete and run.rounds:
+                key = (run.dataset, run.variant, run.defense, run.attack, run.num_malicious)
+                groups[key].append(run)
+        self.cells = {key: make_cell(tuple(groups[key]), metric) for key in sorted(groups)}
+
+    def tables(self) -> list[TableKey]:
+        """Every ``(dataset, variant, num_malicious)`` with at least one cell."""
+        return sorted({(c.dataset, c.variant, c.num_malicious) for c in self.cells.values()})
+
+    def no_attack_f(self, table: TableKey) -> int | None:
+        """The number of malicious clients whose no-attack runs serve ``table``."""
+        dataset, variant, f = table
+        fs = {k[4] for k in self.cells if k[:2] == (dataset, variant) and k[3] == NO_ATTACK}
+        return f if f in fs else min(fs, default=None)
+
+    def cell(self, table: TableKey, defense: str, attack: str) -> Cell | None:
+        """The cell of ``defense`` × ``attack`` in ``table`` (no attack: see :meth:`no_attack_f`)."""
+        dataset, variant, f = table
+        if attack == NO_ATTACK:
+            f = self.no_attack_f(table)
+        return self.cells.get((dataset, variant, defense, attack, f))
+
+    def defenses(self, table: TableKey) -> list[str]:
+        """Defenses in ``table``, FedAvg first."""
+        names = {c.defense for k, c in self.cells.items() if (k[0], k[1], k[4]) == table}
+        return sorted(names, key=_defense_order)
+
+    def attacks(self, table: TableKey) -> list[str]:
+        """Attacks in ``table``, no attack first (present whenever :meth:`no_attack_f` is)."""
+        names = {c.attack for k, c in self.cells.items() if (k[0], k[1], k[4]) == table}
+        if self.no_attack_f(table) is not None:
+            names.add(NO_ATTACK)
+        return sorted(names, key=_attack_order)
+
+    def worst_case(self, table: TableKey, defense: str) -> Cell | None:
+        """The attacked cell of ``defense`` with the worst mean metric."""
+        cells = [self.cell(table, defense, a) for a in self.attacks(table) if a != NO_ATTACK]
+        found = [c for c in cells if c is not None and not math.isnan(c.mean)]
+        if not found:
+            return None
+        pick = min if self.higher_is_better else max
+        return pick(found, key=lambda c: c.mean)
+
+    def benign_cost(self, table: TableKey, defense: str) -> float | None:
+        """How much worse ``defense`` is than FedAvg without attack (positive = a cost)."""
+        reference = self.cell(table, REFERENCE_DEFENSE, NO_ATTACK)
+        own = self.cell(table, defense, NO_ATTACK)
+        if reference is None or own is None:
+            return None
+        if self.higher_is_better:
+            return reference.mean - own.mean
+        return own.mean - reference.mean
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One tidy row per cell, in table order, keyed by :data:`CSV_COLUMNS` (None = undefined)."""
+        rows = []
+        for table in self.tables():
+            dataset, variant, f = table
+            for defense in self.defenses(table):
+                worst = self.worst_case(table, defense)
+                for attack in self.attacks(table):
+                    cell = self.cells.get((dataset, variant, defense, attack, f))
+                    if cell is None:
+                        continue
+                    asr = mean_std(cell.asr) if cell.asr is not None else (None, None)
+                    values = (
+                        dataset, defense, attack, f, variant, cell.mean, cell.std, cell.n_seeds,
+                        *asr, cell.precision, cell.recall, None if worst is None else worst.mean,
+                        self.benign_cost(table, defense),
+                    )  # fmt: skip
+                    rows.append(dict(zip(CSV_COLUMNS, values, strict=True)))
+        return rows

@@ -1,0 +1,170 @@
+"""The report's tables: tidy ``report.csv`` and the human-readable ``report.md``."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from fedpoison.report.collect import NO_ATTACK, Study
+from fedpoison.report.missing import markdown_section
+from fedpoison.report.plots import FIGURES
+from fedpoison.report.summary import (
+    CSV_COLUMNS,
+    REFERENCE_DEFENSE,
+    Cell,
+    Summary,
+    TableKey,
+    mean_std,
+)
+
+_MISSING = "–"
+
+
+def _csv_value(value: object) -> object:
+    """Empty for undefined, floats to 12 significant digits (no binary noise)."""
+    if value is None:
+        return ""
+    return f"{value:.12g}" if isinstance(value, float) else value
+
+
+def write_csv(summary: Summary, path: Path) -> None:
+    """One row per (dataset, defense, attack, num_malicious, variant); empty where undefined."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in summary.rows():
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def _counts(values: Iterable[object]) -> str:
+    """``a`` when all agree, else ``a (3), b (1)``; missing values as ``unknown``."""
+    counts = Counter("unknown" if v is None else str(v) for v in values)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{value} ({n})" for value, n in counts.most_common())
+
+
+def _header(study: Study, summary: Summary) -> list[str]:
+    complete = sum(run.complete for run in study.runs)
+    provenance = [run.provenance for run in study.runs]
+    commits = (p.get("git_commit") and str(p["git_commit"])[:12] for p in provenance)
+    better = "higher" if summary.higher_is_better else "lower"
+    cost = (
+        f"{REFERENCE_DEFENSE} − defense"
+        if summary.higher_is_better
+        else f"defense − {REFERENCE_DEFENSE}"
+    )
+    return [
+        "# fedpoison study report",
+        "",
+        f"Read {len(study.runs)} runs ({complete} complete, {len(study.runs) - complete} not) "
+        f"from `{study.root}`.",
+        "",
+        *(
+            f"- {name}: {_counts(p.get(name) for p in provenance)}"
+            for name in ("fedpoison", "flwr", "torch")
+        ),
+        f"- engines: {_counts(p.get('engine') for p in provenance)}",
+        f"- git commits: {_counts(commits)}",
+        "",
+        f"Cells: final {summary.metric} mean ± std over seeds (ddof=1), n = seeds; backdoor attacks "
+        f"add the attack success rate (ASR). Worst case: the attack with the worst mean ({better} "
+        f"is better). Benign cost: the defense's no-attack {summary.metric} against "
+        f"{REFERENCE_DEFENSE}'s ({cost}; positive = the defense costs without attack). "
+        "Complete runs only.",
+        "",
+    ]
+
+
+def _heading(summary: Summary, table: TableKey) -> str:
+    dataset, variant, f = table
+    tables = summary.tables()
+    parts = [
+        dataset if len({t[0] for t in tables}) > 1 else "",
+        variant,
+        f"f = {f}" if len({t[2] for t in tables}) > 1 else "",
+    ]
+    return "## " + (", ".join(filter(None, parts)) or "Results")
+
+
+def _cell_text(cell: Cell | None) -> str:
+    if cell is None:
+        return _MISSING
+    text = f"{cell.mean:.4f} ± {cell.std:.4f} (n={cell.n_seeds})"
+    if cell.asr is not None:
+        asr_mean, asr_std = mean_std(cell.asr)
+        text += f", ASR {asr_mean:.4f} ± {asr_std:.4f}"
+    return text
+
+
+def _rate(value: float | None) -> str:
+    return _MISSING if value is None else f"{value:.4f}"
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(summary: Summary, table: TableKey) -> list[str]:
+    attacks = summary.attacks(table)
+    names = ["no attack" if a == NO_ATTACK else a for a in attacks]
+    lines = [
+        _row(["defense", *names, "worst case", "benign cost"]),
+        _row(["---"] * (len(names) + 3)),
+    ]
+    for defense in summary.defenses(table):
+        worst = summary.worst_case(table, defense)
+        cost = summary.benign_cost(table, defense)
+        lines.append(
+            _row(
+                [
+                    defense,
+                    *(_cell_text(summary.cell(table, defense, a)) for a in attacks),
+                    _MISSING if worst is None else f"{worst.mean:.4f} ({worst.attack})",
+                    _MISSING if cost is None else f"{cost:+.4f}",
+                ]
+            )
+        )
+    no_attack_f = summary.no_attack_f(table)
+    if no_attack_f is not None and no_attack_f != table[2]:
+        lines += ["", f"No-attack column: the runs with f = {no_attack_f}."]
+    return lines
+
+
+def _detection(summary: Summary, table: TableKey) -> list[str]:
+    attacks = [a for a in summary.attacks(table) if a != NO_ATTACK]
+    if not attacks:
+        return []
+    lines = [
+        "Detection (precision / recall of the rejected clients, mean over rounds and seeds "
+        "where defined):",
+        "",
+        _row(["defense", *attacks]),
+        _row(["---"] * (len(attacks) + 1)),
+    ]
+    for defense in summary.defenses(table):
+        cells = [summary.cell(table, defense, a) for a in attacks]
+        texts = [
+            _MISSING if c is None else f"{_rate(c.precision)} / {_rate(c.recall)}" for c in cells
+        ]
+        lines.append(_row([defense, *texts]))
+    return lines
+
+
+def markdown(study: Study, summary: Summary) -> str:
+    """The whole ``report.md``."""
+    lines = _header(study, summary)
+    for table in summary.tables():
+        lines += [_heading(summary, table), "", *_table(summary, table), ""]
+        detection = _detection(summary, table)
+        lines += [*detection, ""] if detection else []
+    if not summary.cells:
+        lines += ["No complete runs: no tables or plots.", ""]
+    else:
+        lines += ["## Plots", ""]
+        lines += [f"![{title}]({name})" for name, (title, _) in FIGURES.items()]
+        lines.append("")
+    lines += markdown_section(study)
+    return "\n".join(lines)
