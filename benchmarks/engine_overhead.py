@@ -32,7 +32,9 @@ COMMON = [
 
 
 def floor(rounds: int) -> list[float]:
-    """Seconds per round of a single-process loop doing the identical local training + FedAvg."""
+    """Seconds per round of a single-process loop doing the identical local training + FedAvg
+    (one torch thread, like ``engine=inline``'s default and each Ray worker)."""
+    torch.set_num_threads(1)
     spec = FederationSpec(
         dataset={"_target_": "fedpoison.data.digits.load_digits"},
         partition={"_target_": "fedpoison.data.partition.iid", "_partial_": True},

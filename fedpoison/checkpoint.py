@@ -12,9 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord
+from flwr.app import ArrayRecord
+
+from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -25,7 +26,7 @@ def save_checkpoint(
     """Write the state after ``server_round`` to ``run_dir/checkpoint.pt`` atomically."""
     state = {
         "round": server_round,
-        "arrays": {k: torch.from_numpy(np.array(arrays[k].numpy())) for k in arrays},
+        "arrays": to_state_dict(arrays),
         "defense": defense_state,
         "rounds": rounds,
     }
@@ -46,5 +47,5 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     state = torch.load(path, weights_only=True)
-    state["arrays"] = ArrayRecord({k: Array(v.numpy()) for k, v in state["arrays"].items()})
+    state["arrays"] = to_record(state["arrays"])
     return state

@@ -31,6 +31,7 @@ from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, vali
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
 from fedpoison.outputs import write_outputs
+from fedpoison.records import to_record
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.evaluation import ServerEvaluator
 from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set
@@ -207,7 +208,7 @@ def execute(
             on_round(row)
 
     strategy = build_strategy(sim, record)
-    initial = ArrayRecord(sim.federation.new_model().state_dict())
+    initial = to_record(sim.federation.new_model().state_dict())
     first_round = 1
     if checkpoint:
         strategy.defense.load_state_dict(checkpoint["defense"])

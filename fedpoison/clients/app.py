@@ -23,6 +23,7 @@ from fedpoison.attacks.base import DataAttack, ReplyAttack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.clients.training import LocalTraining, evaluate, local_train
 from fedpoison.federation import FederationSpec, load_federation
+from fedpoison.records import to_record, to_state_dict
 from fedpoison.seeding import DATA_ATTACK, REPLY_ATTACK, TRAINING, torch_generator
 
 PARTITION_ID = "partition-id"
@@ -55,6 +56,9 @@ class _ClientRuntime:
         self.fed = load_federation(spec.federation)
         self.model = self.fed.new_model().to(spec.device)
         self.device = torch.device(spec.device)
+        self._weights = self.model.state_dict(keep_vars=False)  # views of the live parameters
+        self._record: ArrayRecord | None = None
+        self._state: list[torch.Tensor] = []
         self.malicious = spec.threat.malicious_ids(spec.federation.num_clients, spec.federation.seed)
         self.data_attack: DataAttack | None = (
             instantiate(spec.data_attack) if spec.data_attack is not None else None
@@ -76,7 +80,15 @@ class _ClientRuntime:
         return x, y
 
     def load(self, arrays: ArrayRecord) -> None:
-        self.model.load_state_dict(arrays.to_torch_state_dict())
+        """Load the global model; decoded once per round (all messages share one record)."""
+        if arrays is not self._record:
+            state = to_state_dict(arrays)
+            if list(state) != list(self._weights):
+                raise ValueError(f"received arrays {list(state)} do not match the model's {list(self._weights)}")
+            self._record, self._state = arrays, list(state.values())
+        with torch.no_grad():
+            for dst, src in zip(self._weights.values(), self._state, strict=True):
+                dst.copy_(src)
 
 
 _RUNTIMES: dict[str, _ClientRuntime] = {}
@@ -114,7 +126,7 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
         loss = local_train(rt.model, x, y, procedure, gen, rt.device)
         reply = RecordDict(
             {
-                "arrays": ArrayRecord(rt.model.state_dict()),
+                "arrays": to_record(rt._weights),
                 "metrics": MetricRecord({"num-examples": len(y), "train-loss": loss}),
             }
         )

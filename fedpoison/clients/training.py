@@ -79,7 +79,8 @@ def local_train(
     """
     if len(y) == 0:
         raise ValueError("local_train: the client holds no examples")
-    model.train()
+    if not model.training:
+        model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     buffers: list[torch.Tensor | None] = [None] * len(params)
     total, steps = 0.0, 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from flwr.app import Context, RecordDict
 from flwr.serverapp import ServerApp
 
@@ -16,10 +19,29 @@ def server_context(run_id: int = 1) -> Context:
 
 
 class InlineEngine(Engine):
-    """Laptops, CI and small models."""
+    """Laptops, CI and small models.
+
+    ``num_threads`` sets torch's intra-op threads for the run (``None`` = torch's default).
+    The default 1 is deliberate: small per-client batches gain nothing from more threads, and
+    OpenMP workers spinning on a busy machine made a 100-client digits round 4× slower with 2
+    threads than with 1 (measured here; see benchmarks/engine_overhead.py).
+    """
 
     name = "inline"
 
+    def __init__(self, num_threads: int | None = 1) -> None:
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"engine.num_threads must be ≥ 1 or null, got {num_threads}")
+        self.num_threads = num_threads
+
     def execute(self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool) -> None:
-        grid = InlineGrid(make_client_app(client_spec), num_clients)
-        server_app(grid, server_context())
+        previous = torch.get_num_threads()
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        try:
+            server_app(InlineGrid(make_client_app(client_spec), num_clients), server_context())
+        finally:
+            torch.set_num_threads(previous)
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "num_threads": self.num_threads}

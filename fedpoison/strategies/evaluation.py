@@ -9,6 +9,7 @@ from flwr.app import ArrayRecord
 from torch import nn
 
 from fedpoison.clients.training import evaluate
+from fedpoison.records import to_state_dict
 
 
 @dataclass
@@ -22,7 +23,7 @@ class ServerEvaluator:
     success_set: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __call__(self, arrays: ArrayRecord) -> dict[str, float]:
-        self.model.load_state_dict(arrays.to_torch_state_dict())
+        self.model.load_state_dict(to_state_dict(arrays))
         loss, acc = evaluate(self.model, self.x_test, self.y_test, self.device)
         metrics = {"accuracy": acc, "loss": loss}
         if self.success_set is not None:

@@ -27,6 +27,7 @@ from flwr.serverapp.strategy import Result, Strategy
 
 from fedpoison.aggregators.base import RoundContext
 from fedpoison.aggregators.pipeline import Defense
+from fedpoison.records import to_state_dict
 from fedpoison.seeding import DEFENSE, torch_generator
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.detection import detection_metrics
@@ -115,10 +116,10 @@ class RobustStrategy(Strategy):
         self._sampled = sample_clients(
             self._node_of_client, self.participation.clients_per_round, self.seed, server_round
         )
-        content = {**config, "server-round": server_round}
+        round_config = ConfigRecord({**config, "server-round": server_round})  # one for all
         return [
             Message(
-                RecordDict({"arrays": arrays, "config": ConfigRecord(content)}),
+                RecordDict({"arrays": arrays, "config": round_config}),
                 self._node_of_client[cid],
                 "train",
                 group_id=str(server_round),
@@ -170,7 +171,7 @@ class RobustStrategy(Strategy):
             updates, counts = attacked.updates, attacked.num_examples
         server_update = None
         if self.defense.rule.needs_server_update and self.root_trainer is not None:
-            server_update = self.root_trainer.server_update(self._global.to_torch_state_dict(), server_round)
+            server_update = self.root_trainer.server_update(to_state_dict(self._global), server_round)
             server_update = server_update.to(self.device)
         ctx = RoundContext(
             f=f,

@@ -7,11 +7,15 @@ in ascending client id, float32. The server applies ``w ← w + η·Agg(Δ)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord
+from flwr.app import ArrayRecord
+
+from fedpoison.records import decode, encode
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,11 @@ class ModelLayout:
             tuple(record.keys()), tuple(tuple(a.shape) for a in arrays), tuple(a.dtype for a in arrays)
         )
 
-    @property
+    @cached_property
     def sizes(self) -> list[int]:
-        return [int(np.prod(s)) for s in self.shapes]
+        return [math.prod(s) for s in self.shapes]
 
-    @property
+    @cached_property
     def dim(self) -> int:
         """``d``, the number of scalars in the model."""
         return sum(self.sizes)
@@ -46,15 +50,17 @@ def flatten(record: ArrayRecord, layout: ModelLayout) -> torch.Tensor:
     """
     if tuple(record.keys()) != layout.names:
         raise ValueError(f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}")
-    parts = []
-    for name, shape, dtype in zip(layout.names, layout.shapes, layout.dtypes, strict=True):
-        arr = record[name].numpy()
+    flat = np.empty(layout.dim, dtype=np.float32)
+    offset = 0
+    for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True):
+        arr = decode(record[name])
         if tuple(arr.shape) != shape:
             raise ValueError(f"array {name!r} has shape {tuple(arr.shape)}, expected {shape}")
-        if str(arr.dtype) != dtype:
+        if arr.dtype != np.dtype(dtype):
             raise ValueError(f"array {name!r} has dtype {arr.dtype}, expected {dtype}")
-        parts.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(-1))
-    return torch.cat(parts) if parts else torch.zeros(0)
+        flat[offset : offset + size] = arr.reshape(-1)
+        offset += size
+    return torch.from_numpy(flat)
 
 
 def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
@@ -63,7 +69,7 @@ def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
     record = ArrayRecord()
     offset = 0
     for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True):
-        record[name] = Array(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
+        record[name] = encode(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
         offset += size
     return record
 

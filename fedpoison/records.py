@@ -1,0 +1,70 @@
+"""Fast, validated conversion between torch/NumPy arrays and Flower ``Array`` records.
+
+Flower stores each array as ``.npy`` bytes and parses the header with ``ast.literal_eval`` on
+every ``Array.numpy()`` call; for small models that parsing, not training, dominated a round
+(about 60 % of the inline engine's overhead at 100 clients). Here headers are built once per
+(dtype, shape) and decoding reads the bytes after the header directly, after checking that
+the header and the record's ``dtype``/``shape`` agree and the length is exact — anything
+unusual falls back to Flower's own, fully checking ``Array.numpy()``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord
+
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"  # format version 1.0: 2-byte little-endian header length
+
+
+@lru_cache(maxsize=1024)
+def _header(dtype: np.dtype, shape: tuple[int, ...]) -> tuple[str, bytes, int]:
+    """``(dtype name, .npy v1.0 header np.save writes, payload bytes)`` for a C-ordered array."""
+    buf = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return str(dtype), buf.getvalue(), dtype.itemsize * math.prod(shape)
+
+
+@lru_cache(maxsize=1024)
+def _expected(dtype: str, shape: tuple[int, ...]) -> tuple[np.dtype, bytes, int]:
+    """What a record claiming ``dtype``/``shape`` must hold: dtype, header, payload bytes."""
+    parsed = np.dtype(dtype)
+    _, head, size = _header(parsed, shape)
+    return parsed, head, size
+
+
+def encode(array: np.ndarray) -> Array:
+    """``Array`` holding exactly the bytes ``np.save`` would write (Flower can read it)."""
+    array = np.ascontiguousarray(array).reshape(np.shape(array))  # (keeps 0-d arrays 0-d)
+    name, head, _ = _header(array.dtype, array.shape)
+    return Array(dtype=name, shape=array.shape, stype="numpy.ndarray", data=head + array.tobytes())
+
+
+def decode(array: Array) -> np.ndarray:
+    """The NumPy array in ``array`` (read-only view of its bytes when on the fast path)."""
+    data = array.data
+    try:
+        dtype, head, size = _expected(array.dtype, tuple(array.shape))
+    except (TypeError, ValueError):
+        return array.numpy()
+    if len(data) == len(head) + size and data.startswith(head):
+        return np.frombuffer(data, dtype=dtype, offset=len(head)).reshape(array.shape)
+    return array.numpy()
+
+
+def to_record(state: dict[str, torch.Tensor]) -> ArrayRecord:
+    """An ``ArrayRecord`` of a torch ``state_dict`` (keys and order kept)."""
+    record = ArrayRecord()
+    for name, tensor in state.items():
+        record[name] = encode(tensor.detach().cpu().numpy())
+    return record
+
+
+def to_state_dict(record: ArrayRecord) -> dict[str, torch.Tensor]:
+    """A torch ``state_dict`` of ``record``; tensors are copies (safe to train on)."""
+    return {name: torch.from_numpy(decode(record[name]).copy()) for name in record}
