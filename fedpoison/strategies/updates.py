@@ -6,8 +6,8 @@ in ascending client id, float32. The server applies ``w ← w + η·Agg(Δ)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
