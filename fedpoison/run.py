@@ -101,6 +101,8 @@ def prepare(cfg: DictConfig) -> Simulation:
         defense_cfg = _container(cfg.defense)
         root_cfg = {k: defense_cfg.pop(k) for k in ROOT_KEYS if k in defense_cfg}
         defense, defense_f = build_defense(defense_cfg)
+        if attack.update is not None:
+            attack.update.check_defense(defense.rule)
         engine: Engine = instantiate(cfg.engine)
     except (ValueError, TypeError, KeyError, FileNotFoundError, InstantiationException) as exc:
         raise ConfigError(_root_message(exc)) from exc

@@ -76,8 +76,6 @@ def simulated_defense(view: AdversaryView) -> Callable[[torch.Tensor], torch.Ten
     defense, f = view.defense, view.f
     if defense is None or f is None:
         raise ValueError("adaptive needs the defense; set threat.knows_defense=true")
-    if defense.needs_server_update:
-        raise ValueError(f"adaptive cannot simulate {defense.name}: it needs the server's update")
     device = view.generator.device
     seed = int(torch.randint(0, 2**62, (1,), generator=view.generator, device=device))
 
@@ -113,7 +111,18 @@ class Adaptive(UpdateAttack):
             raise ValueError(f"adaptive: perturbation must be one of {PERTURBATIONS}")
         self.perturbation: Perturbation = perturbation
 
+    def check_defense(self, defense: Aggregator) -> None:
+        """The attack re-runs the defense on candidate rows: a rule that needs the server's
+        root-set update (FLTrust) cannot be simulated by the adversary."""
+        if defense.needs_server_update:
+            raise ValueError(
+                f"attack adaptive cannot simulate defense {defense.name}: it needs the server's root-set "
+                "update; choose another defense or attack"
+            )
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
+        if view.defense is not None:
+            self.check_defense(view.defense)
         if view.benign is None:
             raise ValueError("adaptive needs the benign updates; set threat.knowledge=all")
         rows = adaptive_attack(

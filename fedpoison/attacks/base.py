@@ -85,6 +85,9 @@ class UpdateAttack(ABC):
         """Whether this configured instance must be told the defense (``threat.knows_defense``)."""
         return self.needs_defense
 
+    def check_defense(self, defense: Aggregator) -> None:
+        """Raise ``ValueError`` before round 1 if this attack cannot work against ``defense``."""
+
 
 class DataAttack(ABC):
     """An attack that poisons a malicious client's local training data in its ClientApp."""

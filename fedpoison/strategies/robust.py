@@ -156,13 +156,7 @@ class RobustStrategy(Strategy):
         try:
             self.defense.check(n, f)
         except ValueError as exc:
-            if not self.skip_invalid_rounds:
-                raise RoundError(
-                    f"round {server_round}: {exc} ({n} valid of {len(self._sampled)} sampled replies; "
-                    "set robustness.skip_invalid_rounds=true to skip such rounds)"
-                ) from None
-            self._round.update(skipped=str(exc), rejected=[])
-            return self._global, MetricRecord({"participants": n, "skipped": 1})
+            return self._skip(server_round, f"{exc} ({n} valid of {len(self._sampled)} sampled replies)")
         updates = update_matrix([rows[cid][0] for cid in ids], self._global_cpu).to(self.device)
         counts = torch.tensor([rows[cid][1] for cid in ids], dtype=torch.float64, device=self.device)
         malicious = malicious.to(self.device)
@@ -182,9 +176,12 @@ class RobustStrategy(Strategy):
             global_weights=global_flat,
             server_round=server_round,
         )
-        result = self.defense(updates, ctx)
+        try:
+            result = self.defense(updates, ctx)
+        except ValueError as exc:  # e.g. a rule's own state overflowed under 1e38 updates
+            return self._skip(server_round, f"{self.defense.name} failed: {exc}")
         new_global = global_flat + self.server_lr * result.aggregate.to(global_flat.dtype)
-        if not bool(torch.isfinite(new_global).all()):  # e.g. FedAvg summing 1e38 rows overflows
+        if not bool(torch.isfinite(new_global).all()):  # an aggregate that overflowed
             self._round.update(skipped="non-finite aggregate; global model kept", rejected=[])
             return self._global, MetricRecord({"participants": n, "skipped": 1})
         self._round.update(
@@ -194,6 +191,15 @@ class RobustStrategy(Strategy):
         )
         metrics = MetricRecord({"participants": n, "rejected": len(self._round["rejected"])})
         return unflatten(new_global, layout), metrics
+
+    def _skip(self, server_round: int, reason: str) -> tuple[ArrayRecord | None, MetricRecord]:
+        """Keep the global model and record why — or stop, unless ``skip_invalid_rounds``."""
+        if not self.skip_invalid_rounds:
+            raise RoundError(
+                f"round {server_round}: {reason}; set robustness.skip_invalid_rounds=true to skip such rounds"
+            )
+        self._round.update(skipped=reason, rejected=[])
+        return self._global, MetricRecord({"participants": self._round["participants"], "skipped": 1})
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
