@@ -67,6 +67,7 @@ def _same_run(done: dict[str, Any], cfg: DictConfig) -> bool:
 def run_job(cfg: DictConfig) -> dict[str, Any]:
     """One Hydra job: prepare (fail fast), run with a progress bar, print the summary."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
 
     from fedpoison.config import ConfigError
     from fedpoison.logs import configure_loggers
@@ -86,12 +87,22 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
     except ConfigError as exc:
         fail(str(exc))
     choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
+    logger = instantiate(cfg.logger) if cfg.get("logger") else None
     try:
         with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
-            results = execute(sim, run_dir, on_round=progress.update, choices=choices)
+
+            def on_round(row: dict[str, Any]) -> None:
+                progress.update(row)
+                if logger is not None:
+                    logger.log_round(row)
+
+            results = execute(sim, run_dir, on_round=on_round, choices=choices)
     except RoundError as exc:
         print(f"fedpoison: error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_ROUND) from None
+    finally:
+        if logger is not None:
+            logger.close()
     if cfg.baseline:
         run_baselines(cfg, run_dir, results)
     print(_summary(results))

@@ -237,3 +237,42 @@ def test_malformed_on_ray_engine(tmp_path: Path) -> None:
 @pytest.mark.ray
 def test_malformed_on_flower_engine(tmp_path: Path) -> None:
     _compare_with_inline(["engine=flower"], tmp_path)
+
+
+# --------------------------------------------------------------------------- every defense on ray
+@pytest.mark.slow
+@pytest.mark.ray
+def test_malformed_with_every_defense_on_ray(tmp_path: Path) -> None:
+    for defense in DEFENSES:
+        results = run_simulation([*MIX, f"defense={defense}", "engine=ray", "engine.num_workers=2", "num_rounds=2"],
+                                 tmp_path / defense)
+        assert results["status"] == "complete"
+        assert all(row["invalid"] for row in results["rounds"])
+
+
+# --------------------------------------------------------------------------- hanging and dying clients
+PROCESS = ["federation.num_clients=6", "threat.num_malicious=1", "num_rounds=2", "progress=false",
+           "checkpoint_every=0", "attack=malformed", "defense=median", "engine=ray", "engine.num_workers=2"]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_hanging_client_times_out_on_ray(tmp_path: Path) -> None:
+    results = run_simulation([*PROCESS, "attack.reply.faults=[hang]", "attack.reply.hang_seconds=60",
+                              "engine.client_timeout=3"], tmp_path)
+    bad = results["malicious_clients"][0]
+    for row in results["rounds"]:
+        assert [e["client"] for e in row["invalid"]] == [bad]
+        assert "TimeoutError" in row["invalid"][0]["reason"]
+        assert row["participants"] == 5
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_dying_worker_is_replaced_on_ray(tmp_path: Path) -> None:
+    results = run_simulation([*PROCESS, "attack.reply.faults=[exit]"], tmp_path)
+    bad = results["malicious_clients"][0]
+    for row in results["rounds"]:
+        assert [e["client"] for e in row["invalid"]] == [bad]
+        assert "error reply" in row["invalid"][0]["reason"]
+        assert row["participants"] == 5 and math.isfinite(row["loss"])

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from sklearn.cluster import HDBSCAN
 
 from fedpoison.aggregators._common import check_f, check_updates, require
 from fedpoison.aggregators._linalg import cosine_matrix, row_norms
@@ -30,6 +29,8 @@ from fedpoison.aggregators.centered_clipping import clip_factors
 
 def flame_admitted(updates: torch.Tensor, global_weights: torch.Tensor) -> torch.Tensor:
     """Boolean mask ``(n,)`` of the clients in the HDBSCAN cluster of the local models."""
+    from sklearn.cluster import HDBSCAN  # imported on use: scikit-learn takes ~1.5 s to import
+
     n = updates.shape[0]
     g = global_weights.to(updates).reshape(-1)
     check_updates(g.reshape(1, -1), "flame (global_weights)")

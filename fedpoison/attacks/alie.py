@@ -6,7 +6,6 @@ import math
 from typing import ClassVar, Literal
 
 import torch
-from scipy.stats import norm
 
 from fedpoison.attacks.base import UPDATE_ATTACKS, AdversaryView, MaliciousReplies, UpdateAttack
 from fedpoison.attacks.common import coordinate_std, repeat_rows
@@ -25,6 +24,8 @@ def alie_z_max(n: int, f: int) -> float:
     if not 0 <= f < n:
         raise ValueError(f"alie_z_max: needs 0 ≤ f < n, got n={n}, f={f}")
     s = math.floor(n / 2 + 1) - f
+    from scipy.stats import norm  # imported on use: SciPy's stats module is slow to import
+
     z = float(norm.ppf((n - f - s) / (n - f)))
     if not math.isfinite(z):
         raise ValueError(

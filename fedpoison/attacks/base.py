@@ -85,7 +85,7 @@ class UpdateAttack(ABC):
         """Whether this configured instance must be told the defense (``threat.knows_defense``)."""
         return self.needs_defense
 
-    def check_defense(self, defense: Aggregator) -> None:
+    def check_defense(self, defense: Aggregator) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` before round 1 if this attack cannot work against ``defense``."""
 
 

@@ -7,6 +7,8 @@ global model finite. No paper: this is a plumbing test users run against their d
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -91,19 +93,31 @@ FAULTS: dict[str, Callable[[RecordDict], RecordDict]] = {
 }
 
 
+PROCESS_FAULTS = ("hang", "exit")
+"""Faults of the client process itself, only when listed explicitly: ``hang`` sleeps
+``hang_seconds`` (for ``engine.client_timeout``), ``exit`` kills the process (``engine=ray``
+replaces the actor; on ``engine=inline`` it would end the simulation itself)."""
+
+
 class Malformed(ReplyAttack):
-    """Sends one of ``faults`` per round (all of :data:`FAULTS` by default)."""
+    """Sends one of ``faults`` per round (every reply fault of :data:`FAULTS` by default)."""
 
     name: ClassVar[str] = "malformed"
     paper: ClassVar[str] = "— (fault injection; fedpoison)"
 
-    def __init__(self, faults: Sequence[str] | None = None) -> None:
+    def __init__(self, faults: Sequence[str] | None = None, hang_seconds: float = 30.0) -> None:
         chosen = list(faults) if faults else list(FAULTS)
-        unknown = [f for f in chosen if f not in FAULTS]
+        unknown = [f for f in chosen if f not in FAULTS and f not in PROCESS_FAULTS]
         if unknown:
-            raise ValueError(f"attack.reply.faults: unknown {unknown}; known: {', '.join(FAULTS)}")
+            known = ", ".join([*FAULTS, *PROCESS_FAULTS])
+            raise ValueError(f"attack.reply.faults: unknown {unknown}; known: {known}")
         self.faults = chosen
+        self.hang_seconds = hang_seconds
 
     def corrupt(self, content: RecordDict, generator: torch.Generator) -> RecordDict:
-        pick = int(torch.randint(len(self.faults), (1,), generator=generator))
-        return FAULTS[self.faults[pick]](content)
+        fault = self.faults[int(torch.randint(len(self.faults), (1,), generator=generator))]
+        if fault == "hang":
+            time.sleep(self.hang_seconds)
+        elif fault == "exit":
+            os._exit(1)
+        return FAULTS[fault](content) if fault in FAULTS else content

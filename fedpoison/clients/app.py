@@ -102,6 +102,11 @@ def _runtime(spec: ClientSpec) -> _ClientRuntime:
     return _RUNTIMES[key]
 
 
+def warm_up(spec: ClientSpec) -> None:
+    """Load this process's data and model now rather than inside the first ClientApp call."""
+    _runtime(spec)
+
+
 def make_client_app(spec: ClientSpec) -> ClientApp:
     """The ClientApp for ``spec``; cheap to pickle (data is loaded inside each process)."""
     app = ClientApp()

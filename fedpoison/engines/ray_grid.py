@@ -17,7 +17,7 @@ from typing import Any
 import ray
 from flwr.app import ArrayRecord, Context, Message, RecordDict
 
-from fedpoison.clients.app import ClientSpec, make_client_app
+from fedpoison.clients.app import ClientSpec, make_client_app, warm_up
 from fedpoison.engines.flower_internals import ErrorCode
 from fedpoison.engines.grid import Job, SimulationGrid, call_client_app, error_reply
 
@@ -30,6 +30,11 @@ class ClientWorker:
 
         torch.set_num_threads(max(1, num_threads))
         self.app = make_client_app(spec)
+        warm_up(spec)
+
+    def ready(self) -> bool:
+        """Returns once the constructor (data and model loading) has finished."""
+        return True
 
     def run(self, msg: Message, context: Context, arrays: ArrayRecord | None) -> tuple[Message, Context]:
         if arrays is not None:
@@ -67,16 +72,15 @@ class RayGrid(SimulationGrid):
         self._spec = spec
         self._threads = max(1, int(num_cpus_per_worker))
         self.client_timeout = client_timeout
-        self.actors = [self._new_actor() for _ in range(num_workers)]
+        self.actors = [self._actor_cls.remote(spec, self._threads) for _ in range(num_workers)]
+        ray.get([actor.ready.remote() for actor in self.actors])  # start-up never counts as client time
         self.replaced = 0
-
-    def _new_actor(self) -> Any:
-        return self._actor_cls.remote(self._spec, self._threads)
 
     def _replace(self, actor: Any) -> Any:
         ray.kill(actor, no_restart=True)
         self.replaced += 1
-        fresh = self._new_actor()
+        fresh = self._actor_cls.remote(self._spec, self._threads)
+        ray.get(fresh.ready.remote())
         self.actors[self.actors.index(actor)] = fresh
         return fresh
 

@@ -19,10 +19,11 @@ from fedpoison.strategies.updates import ModelLayout, flatten
 
 @dataclass
 class RoundReplies:
-    """Usable replies in ascending client id, plus the rejected ones with reasons."""
+    """Usable replies in ascending client id (``weights``: their flat models stacked
+    ``(n, d)``), plus the rejected ones with reasons."""
 
     client_ids: list[int] = field(default_factory=list)
-    weights: list[torch.Tensor] = field(default_factory=list)
+    weights: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
     num_examples: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)
@@ -41,8 +42,6 @@ def _reason(
         flat = flatten(content["arrays"], layout)
     except (ValueError, TypeError, KeyError) as exc:
         return f"malformed arrays: {exc}", None, 0, math.nan
-    if not bool(torch.isfinite(flat).all()):
-        return "non-finite weights", None, 0, math.nan
     raw = content["metrics"].get("num-examples")
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != raw or int(raw) != raw or raw <= 0:
         return f"invalid num-examples {raw!r}", None, 0, math.nan
@@ -79,11 +78,17 @@ def collect_replies(
             out.invalid.append((cid, reason or "unusable reply"))
             continue
         usable[cid] = (flat, count, loss)
-    for cid in sorted(usable):
-        flat, count, loss = usable[cid]
+    ids = sorted(usable)
+    stacked = torch.stack([usable[c][0] for c in ids]) if ids else torch.zeros(0, layout.dim)
+    finite = torch.isfinite(stacked).all(dim=1)  # one pass over the whole round
+    for cid, ok in zip(ids, finite.tolist(), strict=True):
+        _, count, loss = usable[cid]
+        if not ok:
+            out.invalid.append((cid, "non-finite weights"))
+            continue
         out.client_ids.append(cid)
-        out.weights.append(flat)
         out.num_examples.append(count)
         out.train_loss.append(loss)
+    out.weights = stacked[finite]
     out.invalid.sort()
     return out

@@ -139,10 +139,13 @@ class RobustStrategy(Strategy):
         faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
         if faulty and self.on_invalid_reply == "fail":
             raise RoundError(f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)")
-        rows = dict(zip(got.client_ids, zip(got.weights, got.num_examples, strict=True), strict=True))
-        if self.on_invalid_reply == "zero":  # a faulty client counts as an unchanged model
+        ids, weights, counts_list = got.client_ids, got.weights, got.num_examples
+        if faulty and self.on_invalid_reply == "zero":  # a faulty client counts as an unchanged model
+            rows = dict(zip(ids, zip(weights, counts_list, strict=True), strict=True))
             rows.update({cid: (self._global_cpu, 1) for cid in faulty})
-        ids = sorted(rows)
+            ids = sorted(rows)
+            weights = torch.stack([rows[cid][0] for cid in ids])
+            counts_list = [rows[cid][1] for cid in ids]
         n = len(ids)
         f = self.participation.assumed_f(n)
         malicious = torch.tensor([cid in self.participation.malicious for cid in ids], dtype=torch.bool)
@@ -157,8 +160,8 @@ class RobustStrategy(Strategy):
             self.defense.check(n, f)
         except ValueError as exc:
             return self._skip(server_round, f"{exc} ({n} valid of {len(self._sampled)} sampled replies)")
-        updates = update_matrix([rows[cid][0] for cid in ids], self._global_cpu).to(self.device)
-        counts = torch.tensor([rows[cid][1] for cid in ids], dtype=torch.float64, device=self.device)
+        updates = update_matrix(weights, self._global_cpu).to(self.device)
+        counts = torch.tensor(counts_list, dtype=torch.float64, device=self.device)
         malicious = malicious.to(self.device)
         if self.adversary is not None:
             attacked = self.adversary(updates, counts, malicious, global_flat, f, server_round)

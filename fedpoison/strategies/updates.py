@@ -7,7 +7,6 @@ in ascending client id, float32. The server applies ``w ← w + η·Agg(Δ)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,8 +73,6 @@ def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
     return record
 
 
-def update_matrix(client_weights: Sequence[torch.Tensor], global_weights: torch.Tensor) -> torch.Tensor:
-    """Stack ``w_i − w_global`` into ``(n, d)``; rows in the order given."""
-    if not client_weights:
-        return torch.zeros((0, global_weights.numel()), dtype=torch.float32)
-    return torch.stack(list(client_weights)) - global_weights
+def update_matrix(client_weights: torch.Tensor, global_weights: torch.Tensor) -> torch.Tensor:
+    """``Δ_i = w_i − w_global`` for stacked client models ``(n, d)``; rows keep their order."""
+    return client_weights - global_weights

@@ -45,7 +45,7 @@ def test_flatten_rejects_wrong_names_and_shapes():
 def test_weights_to_deltas_to_weights_exact_within_factor_two(w_client, w_global):
     """Sterbenz: w_c − w_g is exact in float32 when w_g/2 ≤ w_c ≤ 2·w_g, so the round trip is too."""
     g = torch.from_numpy(w_global)
-    delta = update_matrix([torch.from_numpy(w_client)], g)
+    delta = update_matrix(torch.from_numpy(w_client)[None, :], g)
     assert torch.equal(g + delta[0], torch.from_numpy(w_client))
 
 
@@ -53,8 +53,8 @@ def test_update_matrix_shape_and_no_mutation():
     g = torch.randn(10)
     rows = [torch.randn(10) for _ in range(3)]
     copies = [r.clone() for r in rows]
-    m = update_matrix(rows, g)
+    m = update_matrix(torch.stack(rows), g)
     assert m.shape == (3, 10) and m.dtype == torch.float32
     for r, c in zip(rows, copies, strict=True):
         assert torch.equal(r, c)
-    assert update_matrix([], g).shape == (0, 10)
+    assert update_matrix(torch.zeros(0, 10), g).shape == (0, 10)

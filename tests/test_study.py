@@ -1,0 +1,60 @@
+"""A study as a user runs it: one multirun command, then fedpoison-report, then a resumed re-run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+SWEEP = ["-m", "defense=fedavg,median", "attack=none,sign_flip", "seed=0,1", "federation.num_clients=6",
+         "threat.num_malicious=1", "num_rounds=2", "progress=false"]
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_sweep_report_and_resume(tmp_path):
+    study = tmp_path / "study"
+    out = _run(["-m", "fedpoison", *SWEEP, f"hydra.sweep.dir={study}"])
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p.parent for p in study.rglob("results.json"))
+    assert len(runs) == 8
+    assert {p.name.rsplit("-", 1)[0] for p in runs} == {
+        f"{d}-{a}-f1-seed{s}" for d in ("fedavg", "median") for a in ("none", "sign_flip") for s in (0, 1)
+    }
+    finals: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        res = json.loads((run / "results.json").read_text())
+        assert res["status"] == "complete"
+        finals.setdefault((res["choices"]["defense"], res["choices"]["attack"]), []).append(res["final"]["accuracy"])
+
+    report = _run(["-c", "from fedpoison.report import main; raise SystemExit(main())", str(study)])
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.DictReader((study / "report.csv").open()))
+    assert {(r["defense"], r["attack"]) for r in rows} == set(finals)
+    for row in rows:
+        values = finals[row["defense"], row["attack"]]
+        assert int(row["n_seeds"]) == 2
+        assert float(row["mean"]) == pytest.approx(statistics.mean(values), abs=1e-9)
+        assert float(row["std"]) == pytest.approx(statistics.stdev(values), abs=1e-9)
+    text = (study / "report.md").read_text()
+    assert "| fedavg |" in text and "| median |" in text and "sign_flip" in text
+    for png in ("accuracy_vs_round.png", "heatmap.png", "accuracy_vs_malicious.png"):
+        assert (study / png).read_bytes()[:4] == b"\x89PNG"
+
+    again = _run(["-m", "fedpoison", *SWEEP, f"hydra.sweep.dir={study}", "resume=true"])
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already complete") == 8
+
+
+@pytest.mark.slow
+def test_tensorboard_logger_writes_events(tmp_path):
+    out = _run(["-m", "fedpoison", "num_rounds=2", "progress=false", "logger=tensorboard", f"hydra.run.dir={tmp_path}"])
+    assert out.returncode == 0, out.stderr
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
