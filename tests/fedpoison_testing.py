@@ -37,3 +37,22 @@ def run_simulation(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     return execute(prepare(compose_config(overrides)), run_dir)
 
 
+def round_context(x: Any, f: int, seed: int = 0, **overrides: Any) -> Any:
+    """A full ``RoundContext`` for an ``(n, d)`` matrix ``x`` (unit counts, ids 0..n−1, the mean
+    as FLTrust's server update, a zero global model); ``overrides`` replace fields."""
+    import dataclasses
+
+    import torch
+
+    from fedpoison.aggregators.base import RoundContext
+
+    n, d = x.shape
+    base = RoundContext(
+        f=f,
+        client_ids=tuple(range(n)),
+        num_examples=torch.ones(n),
+        generator=torch.Generator().manual_seed(seed),
+        server_update=x.mean(dim=0),
+        global_weights=torch.zeros(d, dtype=x.dtype),
+    )
+    return dataclasses.replace(base, **overrides)

@@ -4,12 +4,12 @@ and the generated catalogue."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 import torch
+from fedpoison_testing import round_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -35,16 +35,7 @@ def data(n: int = 13, d: int = 5, seed: int = 0) -> torch.Tensor:
 
 
 def context(x: torch.Tensor, f: int = 1, seed: int = 0, **kw) -> RoundContext:
-    n, d = x.shape
-    base = RoundContext(
-        f=f,
-        client_ids=tuple(range(n)),
-        num_examples=torch.ones(n),
-        generator=torch.Generator().manual_seed(seed),
-        server_update=x.mean(dim=0),
-        global_weights=torch.zeros(d, dtype=x.dtype),
-    )
-    return dataclasses.replace(base, **kw)
+    return round_context(x, f, seed, **kw)
 
 
 PRES = [NearestNeighborMixing(), Bucketing(s=1), Bucketing(s=2), Bucketing(s=3), Clip(max_norm=0.5)]

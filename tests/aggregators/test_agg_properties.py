@@ -4,10 +4,9 @@ dtype/device preservation."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
+from fedpoison_testing import round_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,16 +37,7 @@ def rule(name: str, **kw) -> Aggregator:
 
 
 def context(x: torch.Tensor, f: int, seed: int = 0, **kw) -> RoundContext:
-    n, d = x.shape
-    base = RoundContext(
-        f=f,
-        client_ids=tuple(range(n)),
-        num_examples=torch.ones(n),
-        generator=torch.Generator().manual_seed(seed),
-        server_update=x.mean(dim=0),
-        global_weights=torch.zeros(d, dtype=x.dtype),
-    )
-    return dataclasses.replace(base, **kw)
+    return round_context(x, f, seed, **kw)
 
 
 def run(name: str, x: torch.Tensor, f: int, seed: int = 0, **kw):

@@ -4,11 +4,11 @@ round, FLAME's noise, DnC's filtering and which rules read ``num_examples``."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
 import torch
+from fedpoison_testing import round_context
 
 import fedpoison.aggregators as agg
 from fedpoison.aggregators import AGGREGATORS
@@ -32,16 +32,7 @@ def data(
 
 
 def context(x: torch.Tensor, f: int = 2, seed: int = 0, **kw) -> RoundContext:
-    n, d = x.shape
-    base = RoundContext(
-        f=f,
-        client_ids=tuple(range(n)),
-        num_examples=torch.ones(n),
-        generator=torch.Generator().manual_seed(seed),
-        server_update=x.mean(dim=0),
-        global_weights=torch.zeros(d, dtype=x.dtype),
-    )
-    return dataclasses.replace(base, **kw)
+    return round_context(x, f, seed, **kw)
 
 
 # ----------------------------------------------------------------------------- preconditions
