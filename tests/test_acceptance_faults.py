@@ -239,13 +239,13 @@ def test_malformed_on_flower_engine(tmp_path: Path) -> None:
     _compare_with_inline(["engine=flower"], tmp_path)
 
 
-# --------------------------------------------------------------------------- every defense on ray
+# --------------------------------------------------------------------------- every defense, other engines
 @pytest.mark.slow
 @pytest.mark.ray
-def test_malformed_with_every_defense_on_ray(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", [["engine=ray", "engine.num_workers=2"], ["engine=flower"]], ids=["ray", "flower"])
+def test_malformed_with_every_defense_on_other_engines(engine: list[str], tmp_path: Path) -> None:
     for defense in DEFENSES:
-        results = run_simulation([*MIX, f"defense={defense}", "engine=ray", "engine.num_workers=2", "num_rounds=2"],
-                                 tmp_path / defense)
+        results = run_simulation([*MIX, f"defense={defense}", *engine, "num_rounds=2"], tmp_path / defense)
         assert results["status"] == "complete"
         assert all(row["invalid"] for row in results["rounds"])
 

@@ -155,6 +155,7 @@ class RobustStrategy(Strategy):
             "f": f,
             "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
             "invalid_malicious": sum(cid in self.participation.malicious for cid in faulty),
+            "train_loss": sum(got.train_loss) / len(got.train_loss) if got.train_loss else math.nan,
         }
         try:
             self.defense.check(n, f)
