@@ -185,9 +185,8 @@ class RobustStrategy(Strategy):
         except ValueError as exc:  # e.g. a rule's own state overflowed under 1e38 updates
             return self._skip(server_round, f"{self.defense.name} failed: {exc}")
         new_global = global_flat + self.server_lr * result.aggregate.to(global_flat.dtype)
-        if not bool(torch.isfinite(new_global).all()):  # an aggregate that overflowed
-            self._round.update(skipped="non-finite aggregate; global model kept", rejected=[])
-            return self._global, MetricRecord({"participants": n, "skipped": 1})
+        if not bool(torch.isfinite(new_global).all()):
+            return self._skip(server_round, f"{self.defense.name} produced a non-finite aggregate")
         self._round.update(
             rejected=[cid for cid, r in zip(ids, result.rejected.tolist(), strict=True) if r],
             **detection_metrics(result.rejected, malicious),
