@@ -35,6 +35,10 @@ class FederationConfig:
     clients_per_round: int | None = None  # sampled per round; null = use fraction
     fraction: float = 1.0  # share of clients sampled per round when clients_per_round is null
     timeout: float = 3600.0  # seconds the server waits for a round's replies
+    dropout_rate: float = 0.0  # probability that a sampled client drops out (no reply), seeded
+    straggler_fraction: float = 0.0  # probability that a sampled client is a straggler
+    straggler_slowdown: float = 1.0  # a straggler's round time, in units of a normal client's
+    deadline: float | None = None  # round deadline in those units; slower stragglers miss the round
 
     def per_round(self) -> int:
         """Clients sampled each round."""
@@ -105,6 +109,14 @@ def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatC
              f"federation.clients_per_round must be in [1, federation.num_clients={n}], got {federation.clients_per_round}")
     _require(0.0 < federation.fraction <= 1.0, f"federation.fraction must be in (0, 1], got {federation.fraction}")
     _require(federation.timeout > 0, f"federation.timeout must be > 0, got {federation.timeout}")
+    _require(0.0 <= federation.dropout_rate < 1.0,
+             f"federation.dropout_rate must be in [0, 1), got {federation.dropout_rate}")
+    _require(0.0 <= federation.straggler_fraction <= 1.0,
+             f"federation.straggler_fraction must be in [0, 1], got {federation.straggler_fraction}")
+    _require(federation.straggler_slowdown >= 1.0,
+             f"federation.straggler_slowdown must be ≥ 1, got {federation.straggler_slowdown}")
+    _require(federation.deadline is None or federation.deadline >= 1.0,
+             f"federation.deadline must be ≥ 1 (a normal client's round time) or null, got {federation.deadline}")
     _require(threat.selection in ("fixed", "explicit"),
              f"threat.selection must be fixed or explicit, got {threat.selection!r}")
     _require(threat.knowledge in ("own", "all"), f"threat.knowledge must be own or all, got {threat.knowledge!r}")

@@ -33,6 +33,7 @@ from fedpoison.federation import Federation, FederationSpec, load_federation
 from fedpoison.outputs import write_outputs
 from fedpoison.records import to_record
 from fedpoison.strategies.adversary import AdversaryStage
+from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.evaluation import ServerEvaluator
 from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set
 from fedpoison.strategies.robust import Participation, RobustStrategy
@@ -56,6 +57,7 @@ class Simulation:
     device: torch.device
     root_cfg: dict[str, Any]
     robustness: RobustnessConfig
+    availability: Availability
 
 
 def _container(node: Any) -> Any:
@@ -121,8 +123,13 @@ def prepare(cfg: DictConfig) -> Simulation:
     client_spec = ClientSpec(
         spec, threat, _container(cfg.attack.get("data")), str(device), _container(cfg.attack.get("reply"))
     )
+    availability = Availability(
+        federation_cfg.dropout_rate, federation_cfg.straggler_fraction,
+        federation_cfg.straggler_slowdown, federation_cfg.deadline,
+    )
     return Simulation(
-        cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg, robustness
+        cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg, robustness,
+        availability,
     )
 
 
@@ -169,6 +176,7 @@ def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) 
         on_invalid_reply=sim.robustness.on_invalid_reply,
         skip_invalid_rounds=sim.robustness.skip_invalid_rounds,
         partition_sizes=[len(p) for p in sim.federation.partitions],
+        availability=sim.availability,
     )
 
 

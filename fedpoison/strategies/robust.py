@@ -30,6 +30,7 @@ from fedpoison.aggregators.pipeline import Defense
 from fedpoison.records import to_state_dict
 from fedpoison.seeding import DEFENSE, torch_generator
 from fedpoison.strategies.adversary import AdversaryStage
+from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.detection import detection_metrics
 from fedpoison.strategies.discovery import node_partitions
 from fedpoison.strategies.fltrust_root import RootTrainer
@@ -85,6 +86,7 @@ class RobustStrategy(Strategy):
         on_invalid_reply: str = "reject",
         skip_invalid_rounds: bool = False,
         partition_sizes: list[int] | None = None,
+        availability: Availability | None = None,
     ) -> None:
         self.participation = participation
         self.defense = defense
@@ -99,6 +101,8 @@ class RobustStrategy(Strategy):
         self.on_invalid_reply = on_invalid_reply
         self.skip_invalid_rounds = skip_invalid_rounds
         self.partition_sizes = partition_sizes
+        self.availability = availability or Availability()
+        self._missing: dict[int, str] = {}
         self.history: list[dict[str, Any]] = []
         self._client_of_node: dict[int, int] = {}
         self._node_of_client: dict[int, int] = {}
@@ -116,6 +120,7 @@ class RobustStrategy(Strategy):
         self._sampled = sample_clients(
             self._node_of_client, self.participation.clients_per_round, self.seed, server_round
         )
+        self._missing = self.availability.missing(self._sampled, self.seed, server_round)
         round_config = ConfigRecord({**config, "server-round": server_round})  # one for all
         return [
             Message(
@@ -125,6 +130,7 @@ class RobustStrategy(Strategy):
                 group_id=str(server_round),
             )
             for cid in self._sampled
+            if cid not in self._missing
         ]
 
     def aggregate_train(
@@ -134,7 +140,7 @@ class RobustStrategy(Strategy):
         layout = ModelLayout.of(self._global)
         global_flat = self._global_cpu.to(self.device)
         got = collect_replies(replies, self._client_of_node, set(self._sampled), layout, self.partition_sizes)
-        replied = set(got.client_ids) | {cid for cid, _ in got.invalid}
+        replied = set(got.client_ids) | {cid for cid, _ in got.invalid} | set(self._missing)
         invalid = got.invalid + [(cid, "no reply") for cid in self._sampled if cid not in replied]
         faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
         if faulty and self.on_invalid_reply == "fail":
@@ -154,6 +160,7 @@ class RobustStrategy(Strategy):
             "malicious_participants": int(malicious.sum()),
             "f": f,
             "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
+            "missing": [{"client": cid, "reason": why} for cid, why in sorted(self._missing.items())],
             "invalid_malicious": sum(cid in self.participation.malicious for cid in faulty),
             "train_loss": sum(got.train_loss) / len(got.train_loss) if got.train_loss else math.nan,
         }
