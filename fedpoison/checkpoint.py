@@ -7,14 +7,13 @@ Files are written atomically and read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from flwr.app import ArrayRecord
 
+from fedpoison.outputs import atomic_path
 from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
@@ -30,15 +29,8 @@ def save_checkpoint(
         "defense": defense_state,
         "rounds": rounds,
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CHECKPOINT}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(run_dir / CHECKPOINT) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, run_dir / CHECKPOINT)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
