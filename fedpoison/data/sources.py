@@ -16,7 +16,6 @@ verification raises, since it would otherwise be silently shadowed.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fedpoison.data.arrays import DatasetSpec, RawSplits, verify
+from fedpoison.outputs import atomic_path
 
 DATA_ENV = "FEDPOISON_DATA"
 CACHE_ENV = "FEDPOISON_CACHE"
@@ -73,20 +73,10 @@ def read_cache(spec: DatasetSpec) -> RawSplits | None:
 def write_cache(spec: DatasetSpec, raw: RawSplits) -> None:
     """Write ``raw`` to the cache atomically; warn (never fail) if the cache is not writable."""
     path = cache_path(spec)
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{spec.name}.", suffix=".tmp", delete=False
-        ) as f:
-            tmp_name = f.name
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no suffix
             np.savez(f, **{fl.name: getattr(raw, fl.name) for fl in fields(RawSplits)})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
     except OSError as err:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
         warnings.warn(
             f"could not write the dataset cache {path}: {err}", RuntimeWarning, stacklevel=3
         )
