@@ -87,6 +87,8 @@ def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatC
              f"seed must be a non-negative integer, got {cfg.get('seed')!r}")
     _require(isinstance(cfg.get("checkpoint_every"), int) and cfg.checkpoint_every >= 0,
              f"checkpoint_every must be an integer ≥ 0 (0 = never), got {cfg.get('checkpoint_every')!r}")
+    _require(isinstance(cfg.get("eval_every"), int) and cfg.eval_every >= 1,
+             f"eval_every must be an integer ≥ 1 (the last round is always evaluated), got {cfg.get('eval_every')!r}")
     for flag in ("resume", "baseline", "verbose", "progress"):
         _require(isinstance(cfg.get(flag), bool), f"{flag} must be true or false, got {cfg.get(flag)!r}")
     training = _structured(TrainingConfig, cfg.training, "training")

@@ -28,6 +28,9 @@ class RoundProgress:
         return self
 
     def update(self, row: dict[str, Any]) -> None:
+        if "accuracy" not in row:  # a round without evaluation (eval_every > 1)
+            self._progress.update(self._task, advance=1)
+            return
         desc = f"acc {row['accuracy']:.3f}"
         if "asr" in row:
             desc += f"  asr {row['asr']:.3f}"

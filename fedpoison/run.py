@@ -35,10 +35,10 @@ from fedpoison.records import to_record
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.evaluation import ServerEvaluator
-from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set
+from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set, server_procedure
 from fedpoison.strategies.robust import Participation, RobustStrategy
 
-ROOT_KEYS = ("root_size", "root_bias")
+ROOT_KEYS = ("root_size", "root_bias", "root_procedure")
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
@@ -102,6 +102,9 @@ def prepare(cfg: DictConfig) -> Simulation:
         check_attack(attack, threat)
         defense_cfg = _container(cfg.defense)
         root_cfg = {k: defense_cfg.pop(k) for k in ROOT_KEYS if k in defense_cfg}
+        root_cfg["procedure"] = server_procedure(
+            _procedure(training), int(root_cfg.get("root_size", 100)), root_cfg.get("root_procedure", "clients")
+        )
         defense, defense_f = build_defense(defense_cfg)
         if attack.update is not None:
             attack.update.check_defense(defense.rule)
@@ -161,7 +164,7 @@ def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) 
     root = None
     if sim.defense.rule.needs_server_update:
         idx = draw_root_set(data, int(sim.root_cfg.get("root_size", 100)), seed, sim.root_cfg.get("root_bias"))
-        root = RootTrainer(sim.federation.new_model().to(sim.device), data, idx, _procedure(sim.training), seed, sim.device)
+        root = RootTrainer(sim.federation.new_model().to(sim.device), data, idx, sim.root_cfg["procedure"], seed, sim.device)
     return RobustStrategy(
         participation=sim.participation,
         defense=sim.defense,
@@ -228,7 +231,10 @@ def execute(
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy.start(grid, initial, num_rounds=num_rounds, timeout=timeout, first_round=first_round)
+        strategy.start(
+            grid, initial, num_rounds=num_rounds, timeout=timeout, first_round=first_round,
+            eval_every=int(sim.cfg.eval_every),
+        )
 
     if first_round <= num_rounds:
         sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))

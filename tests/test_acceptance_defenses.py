@@ -133,3 +133,9 @@ def test_num_examples_inflation_moves_fedavg_not_median(tmp_path: Path) -> None:
     assert _per_round(median_inflated, *keys) == _per_round(median_clean, *keys)
     for results in runs.values():
         assert all(math.isfinite(row["loss"]) for row in results["rounds"])
+
+
+def test_fltrust_official_root_procedure_changes_the_server_step(tmp_path: Path) -> None:
+    official = _run(["attack=sign_flip", "defense=fltrust", "defense.root_procedure=official"], tmp_path / "o")
+    clients = _run(["attack=sign_flip", "defense=fltrust"], tmp_path / "c")
+    assert _per_round(official, "loss") != _per_round(clients, "loss")

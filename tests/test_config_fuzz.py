@@ -41,6 +41,8 @@ INVALID: list[tuple[str, str]] = [
     *[(f"robustness.on_invalid_reply={v}", "robustness.on_invalid_reply") for v in ("drop", "ignore")],
     *[(f"robustness.skip_invalid_rounds={v}", "robustness.skip_invalid_rounds") for v in ("maybe",)],
     *[(f"checkpoint_every={v}", "checkpoint_every") for v in (-1, "x")],
+    *[(f"eval_every={v}", "eval_every") for v in (0, -2, "x")],
+    ("defense=fltrust defense.root_procedure=sum", "root_procedure"),
     *[(f"{flag}=maybe", flag) for flag in ("resume", "baseline", "verbose", "progress")],
     *[(f"device={v}", "device") for v in ("tpu", "gpu0")],
     ("defense=krum threat.num_malicious=9", "krum"),

@@ -81,7 +81,9 @@ def accuracy_vs_round(summary: Summary, path: Path) -> None:
     for ax, attack in zip(axes, names, strict=True):
         for index, cell in enumerate(panels[attack]):
             mean, half = _band(cell.curve)
-            rounds = np.arange(1, len(mean) + 1)
+            evaluated = np.isfinite(mean)  # rounds skipped by eval_every > 1 are NaN
+            rounds = np.arange(1, len(mean) + 1)[evaluated]
+            mean, half = mean[evaluated], half[evaluated]
             style = _style(index)
             ax.plot(rounds, mean, label=_label(cell, fields), **style)
             ax.fill_between(rounds, mean - half, mean + half, color=style["color"], alpha=0.2)

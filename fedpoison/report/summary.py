@@ -34,8 +34,8 @@ def mean_std(values: np.ndarray) -> tuple[float, float]:
 
 
 def _last(run: Run, key: str) -> float:
-    """``final[key]`` (the last round's while ``final`` is missing); NaN when undefined."""
-    source = run.final or (run.rounds[-1] if run.rounds else {})
+    """``final[key]`` (the last evaluated round's while ``final`` is missing); NaN when undefined."""
+    source = run.final or next((row for row in reversed(run.rounds) if key in row), {})
     value = source.get(key)
     return math.nan if value is None else float(value)
 

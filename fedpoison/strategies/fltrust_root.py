@@ -2,11 +2,14 @@
 
 The server holds ``root_size`` examples drawn from the training distribution; a fraction
 ``bias`` of them comes from class ``bias_class`` (the paper's root-set bias p; ``bias=None``
-draws uniformly). Every round it runs the clients' local procedure on them and hands
-``g_0 = w_root − w_global`` to the rule as ``server_update``.
+draws uniformly). Every round it runs a local procedure on them and hands
+``g_0 = w_root − w_global`` to the rule as ``server_update``; :func:`server_procedure` says
+which procedure.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -15,6 +18,26 @@ from torch import nn
 from fedpoison.clients.training import LocalTraining, local_train
 from fedpoison.data.base import ImageDataset
 from fedpoison.seeding import SERVER_TRAINING, numpy_rng, torch_generator
+
+
+ROOT_PROCEDURES = ("clients", "official")
+
+
+def server_procedure(clients: LocalTraining, root_size: int, mode: str = "clients") -> LocalTraining:
+    """The server's local procedure on the root set.
+
+    ``clients``: exactly the clients' procedure (paper, Alg. 2: "the same local training").
+    ``official``: the official MXNet code (REFERENCES.md D7 and Conventions 1): every step
+    takes the whole root set as one batch and back-propagates the **sum** of its losses. In
+    our mean-loss convention that is batch ``root_size`` with lr × ``root_size``/``batch_size``
+    (the clients' lr already carries their batch factor), so ``g_0`` is about
+    root_size/batch_size (100/32 ≈ 3×) longer than a client step, and so is FLTrust's step.
+    """
+    if mode not in ROOT_PROCEDURES:
+        raise ValueError(f"defense.root_procedure must be one of {', '.join(ROOT_PROCEDURES)}, got {mode!r}")
+    if mode == "clients":
+        return clients
+    return replace(clients, batch_size=root_size, lr=clients.lr * root_size / clients.batch_size)
 
 
 def draw_root_set(

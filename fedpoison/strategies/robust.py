@@ -231,9 +231,13 @@ class RobustStrategy(Strategy):
         timeout: float = 3600,
         train_config: ConfigRecord | None = None,
         first_round: int = 1,
+        eval_every: int = 1,
     ) -> Result:
         """Run rounds ``first_round..num_rounds`` from ``initial_arrays``; each round's record
-        and new global model go to ``on_round`` (``first_round > 1`` resumes a run)."""
+        and new global model go to ``on_round`` (``first_round > 1`` resumes a run).
+
+        The global model is evaluated after rounds that are multiples of ``eval_every`` and
+        after the last round; other rounds' records carry no accuracy/loss."""
         self._client_of_node = node_partitions(grid, self.participation.num_clients)
         self._node_of_client = {cid: node for node, cid in self._client_of_node.items()}
         config = ConfigRecord(self.train_config) if train_config is None else train_config
@@ -248,7 +252,8 @@ class RobustStrategy(Strategy):
             new_arrays, _ = self.aggregate_train(server_round, replies)
             t2 = time.perf_counter()
             arrays = new_arrays if new_arrays is not None else arrays
-            evaluation = self.evaluate_fn(arrays)
+            due = server_round % eval_every == 0 or server_round == num_rounds
+            evaluation = self.evaluate_fn(arrays) if due else {}
             record = {
                 "round": server_round,
                 **evaluation,
@@ -258,9 +263,8 @@ class RobustStrategy(Strategy):
                 "eval_s": time.perf_counter() - t2,
             }
             self.history.append(record)
-            result.evaluate_metrics_serverapp[server_round] = MetricRecord(
-                {k: v for k, v in evaluation.items()}
-            )
+            if evaluation:
+                result.evaluate_metrics_serverapp[server_round] = MetricRecord(dict(evaluation))
             if self.on_round is not None:
                 self.on_round(record, arrays)
         result.arrays = arrays
