@@ -19,7 +19,6 @@ from fedpoison.clients.training import LocalTraining, local_train
 from fedpoison.data.base import ImageDataset
 from fedpoison.seeding import SERVER_TRAINING, numpy_rng, torch_generator
 
-
 ROOT_PROCEDURES = ("clients", "official")
 
 
