@@ -20,13 +20,19 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def save_checkpoint(
-    run_dir: Path, server_round: int, arrays: ArrayRecord, defense_state: dict[str, Any], rounds: list[dict[str, Any]]
+    run_dir: Path,
+    server_round: int,
+    arrays: ArrayRecord,
+    defense_state: dict[str, Any],
+    rounds: list[dict[str, Any]],
+    privacy_state: dict[str, Any] | None = None,
 ) -> None:
     """Write the state after ``server_round`` to ``run_dir/checkpoint.pt`` atomically."""
     state = {
         "round": server_round,
         "arrays": to_state_dict(arrays),
         "defense": defense_state,
+        "privacy": privacy_state or {},
         "rounds": rounds,
     }
     with atomic_path(run_dir / CHECKPOINT) as tmp:

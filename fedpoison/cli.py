@@ -26,7 +26,7 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_CONFIG)
 
 
-SHOWN = ("dataset", "model", "partition", "attack", "defense", "engine")
+SHOWN = ("dataset", "model", "partition", "attack", "defense", "engine", "privacy")
 
 
 def _summary(results: dict[str, Any]) -> str:
@@ -38,6 +38,8 @@ def _summary(results: dict[str, Any]) -> str:
     line = f"final accuracy {final['accuracy']:.4f}  loss {final['loss']:.4f}"
     if "asr" in final:
         line += f"  backdoor ASR {final['asr']:.4f}"
+    if "epsilon" in final:
+        line += f"  privacy (ε, δ) = ({final['epsilon']:.3g}, {final['delta']:.0e})"
     train = sum(r["train_s"] for r in rows)
     agg = sum(r["aggregate_s"] for r in rows)
     text = (

@@ -25,12 +25,13 @@ from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.checkpoint import load_checkpoint, save_checkpoint
-from fedpoison.clients.app import ClientSpec
+from fedpoison.clients.app import ClientSpec, build_privacy
 from fedpoison.clients.training import LocalTraining
 from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, validate
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
 from fedpoison.outputs import write_outputs
+from fedpoison.privacy import Privacy, Setting
 from fedpoison.records import to_record
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.availability import Availability
@@ -58,6 +59,7 @@ class Simulation:
     root_cfg: dict[str, Any]
     robustness: RobustnessConfig
     availability: Availability
+    privacy: Privacy
 
 
 def _container(node: Any) -> Any:
@@ -109,6 +111,17 @@ def prepare(cfg: DictConfig) -> Simulation:
         if attack.update is not None:
             attack.update.check_defense(defense.rule)
         engine: Engine = instantiate(cfg.engine)
+        privacy_cfg = _container(cfg.privacy)
+        privacy = build_privacy(privacy_cfg)
+        privacy.check(
+            Setting(
+                num_clients=federation_cfg.num_clients,
+                clients_per_round=federation_cfg.per_round(),
+                min_partition=min(len(p) for p in fed.partitions),
+                model=fed.new_model(),
+                procedure=_procedure(training),
+            )
+        )
     except (ValueError, TypeError, KeyError, FileNotFoundError, InstantiationException) as exc:
         raise ConfigError(_root_message(exc)) from exc
     malicious = threat.malicious_ids(federation_cfg.num_clients, int(cfg.seed))
@@ -124,7 +137,8 @@ def prepare(cfg: DictConfig) -> Simulation:
             "or set defense.f"
         ) from None
     client_spec = ClientSpec(
-        spec, threat, _container(cfg.attack.get("data")), str(device), _container(cfg.attack.get("reply"))
+        spec, threat, _container(cfg.attack.get("data")), str(device), _container(cfg.attack.get("reply")),
+        privacy_cfg,
     )
     availability = Availability(
         federation_cfg.dropout_rate, federation_cfg.straggler_fraction,
@@ -132,7 +146,7 @@ def prepare(cfg: DictConfig) -> Simulation:
     )
     return Simulation(
         cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg, robustness,
-        availability,
+        availability, privacy,
     )
 
 
@@ -180,6 +194,7 @@ def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) 
         skip_invalid_rounds=sim.robustness.skip_invalid_rounds,
         partition_sizes=[len(p) for p in sim.federation.partitions],
         availability=sim.availability,
+        privacy=sim.privacy,
     )
 
 
@@ -216,7 +231,10 @@ def execute(
         results["provenance"]["wall_s"] = time.perf_counter() - started
         write_outputs(run_dir, results)
         if every and (row["round"] % every == 0 or row["round"] == num_rounds):
-            save_checkpoint(run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"])
+            save_checkpoint(
+                run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"],
+                strategy.privacy.state_dict(),
+            )
         if on_round is not None:
             on_round(row)
 
@@ -225,6 +243,7 @@ def execute(
     first_round = 1
     if checkpoint:
         strategy.defense.load_state_dict(checkpoint["defense"])
+        strategy.privacy.load_state_dict(checkpoint.get("privacy", {}))
         initial, first_round = checkpoint["arrays"], checkpoint["round"] + 1
     timeout = float(sim.cfg.federation.timeout)
     app = ServerApp()
@@ -241,7 +260,7 @@ def execute(
     if len(results["rounds"]) != num_rounds:
         raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
     last = results["rounds"][-1]
-    results["final"] = {k: last[k] for k in ("accuracy", "loss", "asr") if k in last}
+    results["final"] = {k: last[k] for k in ("accuracy", "loss", "asr", "epsilon", "delta") if k in last}
     results["provenance"]["wall_s"] = time.perf_counter() - started
     results["provenance"]["peak_rss_mib"] = provenance.peak_rss_mib()
     results["status"] = "complete"

@@ -1,5 +1,1 @@
-"""The Flower ClientApp: local training, evaluation and data poisoning."""
-
-from fedpoison.clients.app import ClientSpec, make_client_app
-
-__all__ = ["ClientSpec", "make_client_app"]
+"""The Flower ClientApp (:mod:`fedpoison.clients.app`) and local training (:mod:`fedpoison.clients.training`)."""

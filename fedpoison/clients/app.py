@@ -21,10 +21,11 @@ from hydra.utils import instantiate
 
 from fedpoison.attacks.base import DataAttack, ReplyAttack
 from fedpoison.attacks.threat import ThreatModel
-from fedpoison.clients.training import LocalTraining, evaluate, local_train
+from fedpoison.clients.training import LocalTraining, evaluate
 from fedpoison.federation import FederationSpec, load_federation
+from fedpoison.privacy.base import Privacy
 from fedpoison.records import to_record, to_state_dict
-from fedpoison.seeding import DATA_ATTACK, REPLY_ATTACK, TRAINING, torch_generator
+from fedpoison.seeding import DATA_ATTACK, PRIVACY, REPLY_ATTACK, TRAINING, torch_generator
 
 PARTITION_ID = "partition-id"
 
@@ -39,6 +40,7 @@ class ClientSpec:
         data_attack: ``_target_`` config of the malicious clients' data poisoning, or None.
         reply_attack: ``_target_`` config of a malicious client's reply corruption, or None.
         device: torch device for local training (``cpu``, ``cuda``, ``cuda:1``...).
+        privacy: ``_target_`` config of the privacy mechanism (local DP mod, DP-SGD), or None.
     """
 
     federation: FederationSpec
@@ -46,6 +48,12 @@ class ClientSpec:
     data_attack: dict[str, Any] | None = None
     device: str = "cpu"
     reply_attack: dict[str, Any] | None = None
+    privacy: dict[str, Any] | None = None
+
+
+def build_privacy(config: dict[str, Any] | None) -> Privacy:
+    """The privacy mechanism of ``config`` (``_target_``); no DP when ``None``."""
+    return instantiate(config) if config is not None else Privacy()
 
 
 class _ClientRuntime:
@@ -66,6 +74,7 @@ class _ClientRuntime:
         self.reply_attack: ReplyAttack | None = (
             instantiate(spec.reply_attack) if spec.reply_attack is not None else None
         )
+        self.privacy = build_privacy(spec.privacy)
 
     def attacking(self, pid: int, server_round: int) -> bool:
         """Whether client ``pid`` is malicious and the adversary acts in ``server_round``."""
@@ -109,7 +118,7 @@ def warm_up(spec: ClientSpec) -> None:
 
 def make_client_app(spec: ClientSpec) -> ClientApp:
     """The ClientApp for ``spec``; cheap to pickle (data is loaded inside each process)."""
-    app = ClientApp()
+    app = ClientApp(mods=build_privacy(spec.privacy).client_mods(spec.federation.seed))
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
@@ -127,8 +136,9 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
             local_epochs=int(config["local-epochs"]),
             local_steps=int(config["local-steps"]) if int(config["local-steps"]) > 0 else None,
         )
-        gen = torch_generator(spec.federation.seed, TRAINING, server_round, pid)
-        loss = local_train(rt.model, x, y, procedure, gen, rt.device)
+        seed = spec.federation.seed
+        gen, noise = torch_generator(seed, TRAINING, server_round, pid), torch_generator(seed, PRIVACY, server_round, pid)
+        loss = rt.privacy.train(rt.model, x, y, procedure, gen, noise, rt.device)
         reply = RecordDict(
             {
                 "arrays": to_record(rt._weights),

@@ -33,16 +33,16 @@ class LocalTraining:
     local_steps: int | None = None
 
 
-def _batches(n: int, cfg: LocalTraining, generator: torch.Generator) -> list[torch.Tensor]:
+def batches(n: int, cfg: LocalTraining, generator: torch.Generator) -> list[torch.Tensor]:
     """Index batches: ``local_epochs`` shuffled epochs, or exactly ``local_steps`` batches."""
     if cfg.local_steps is None:
         return [
             b for _ in range(cfg.local_epochs) for b in torch.randperm(n, generator=generator).split(cfg.batch_size)
         ]
-    batches: list[torch.Tensor] = []
-    while len(batches) < cfg.local_steps:
-        batches.extend(torch.randperm(n, generator=generator).split(cfg.batch_size))
-    return batches[: cfg.local_steps]
+    drawn: list[torch.Tensor] = []
+    while len(drawn) < cfg.local_steps:
+        drawn.extend(torch.randperm(n, generator=generator).split(cfg.batch_size))
+    return drawn[: cfg.local_steps]
 
 
 @torch.no_grad()
@@ -84,7 +84,7 @@ def local_train(
     params = [p for p in model.parameters() if p.requires_grad]
     buffers: list[torch.Tensor | None] = [None] * len(params)
     total, steps = 0.0, 0
-    for idx in _batches(len(y), cfg, generator):
+    for idx in batches(len(y), cfg, generator):
         xb, yb = x[idx].to(device), y[idx].to(device)
         for p in params:
             p.grad = None

@@ -2,9 +2,9 @@
 
 One round, top to bottom: sample clients (seeded by round) → send the global model →
 collect replies → validate and order them by client id → build the ``(n, d)`` update matrix
-→ adversary stage (malicious rows replaced by the update attack) → FLTrust server step if the
-rule wants it → defense (pre-aggregators + rule) → ``w ← w + η·aggregate`` → evaluate →
-record.
+→ adversary stage (malicious rows replaced by the update attack) → central-DP clipping (when
+``privacy=central``) → FLTrust server step if the rule wants it → defense (pre-aggregators +
+rule) → central-DP noise → ``w ← w + η·aggregate`` → evaluate → record (with ε spent).
 
 Faulty replies (errors, malformed or non-finite arrays, impossible ``num-examples``) follow
 ``on_invalid_reply``: ``reject`` (excluded, recorded), ``zero`` (kept as an unchanged model,
@@ -27,8 +27,9 @@ from flwr.serverapp.strategy import Result, Strategy
 
 from fedpoison.aggregators.base import RoundContext
 from fedpoison.aggregators.pipeline import Defense
+from fedpoison.privacy.base import Privacy
 from fedpoison.records import to_state_dict
-from fedpoison.seeding import DEFENSE, torch_generator
+from fedpoison.seeding import DEFENSE, PRIVACY, torch_generator
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.detection import detection_metrics
@@ -87,6 +88,7 @@ class RobustStrategy(Strategy):
         skip_invalid_rounds: bool = False,
         partition_sizes: list[int] | None = None,
         availability: Availability | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         self.participation = participation
         self.defense = defense
@@ -102,6 +104,7 @@ class RobustStrategy(Strategy):
         self.skip_invalid_rounds = skip_invalid_rounds
         self.partition_sizes = partition_sizes
         self.availability = availability or Availability()
+        self.privacy = privacy or Privacy()
         self._missing: dict[int, str] = {}
         self.history: list[dict[str, Any]] = []
         self._client_of_node: dict[int, int] = {}
@@ -174,6 +177,7 @@ class RobustStrategy(Strategy):
         if self.adversary is not None:
             attacked = self.adversary(updates, counts, malicious, global_flat, f, server_round)
             updates, counts = attacked.updates, attacked.num_examples
+        updates, privacy_info = self.privacy.clip(updates)  # central DP clips every row it receives
         server_update = None
         if self.defense.rule.needs_server_update and self.root_trainer is not None:
             server_update = self.root_trainer.server_update(to_state_dict(self._global), server_round)
@@ -191,13 +195,16 @@ class RobustStrategy(Strategy):
             result = self.defense(updates, ctx)
         except ValueError as exc:  # e.g. a rule's own state overflowed under 1e38 updates
             return self._skip(server_round, f"{self.defense.name} failed: {exc}")
-        new_global = global_flat + self.server_lr * result.aggregate.to(global_flat.dtype)
+        noise = torch_generator(self.seed, PRIVACY, server_round, device=self.device)
+        aggregate = self.privacy.noise(result.aggregate, n, noise)
+        new_global = global_flat + self.server_lr * aggregate.to(global_flat.dtype)
         if not bool(torch.isfinite(new_global).all()):
             return self._skip(server_round, f"{self.defense.name} produced a non-finite aggregate")
         self._round.update(
             rejected=[cid for cid, r in zip(ids, result.rejected.tolist(), strict=True) if r],
             **detection_metrics(result.rejected, malicious),
             **{f"defense_{k}": v for k, v in result.info.items()},
+            **privacy_info,
         )
         metrics = MetricRecord({"participants": n, "rejected": len(self._round["rejected"])})
         return unflatten(new_global, layout), metrics
@@ -258,6 +265,7 @@ class RobustStrategy(Strategy):
                 "round": server_round,
                 **evaluation,
                 **self._round,
+                **self.privacy.spent(server_round),
                 "train_s": t1 - t0,
                 "aggregate_s": t2 - t1,
                 "eval_s": time.perf_counter() - t2,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fedpoison.clients.training import LocalTraining, _batches, evaluate, local_train
+from fedpoison.clients.training import LocalTraining, batches, evaluate, local_train
 
 
 def _model() -> torch.nn.Module:
@@ -19,7 +19,7 @@ def test_sgd_matches_torch_optim(momentum, weight_decay):
     local_train(ours, x, y, cfg, torch.Generator().manual_seed(1), torch.device("cpu"))
     ref = _model()
     opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=momentum, weight_decay=weight_decay)
-    for idx in _batches(50, cfg, torch.Generator().manual_seed(1)):
+    for idx in batches(50, cfg, torch.Generator().manual_seed(1)):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(ref(x[idx]), y[idx]).backward()
         opt.step()
@@ -29,10 +29,10 @@ def test_sgd_matches_torch_optim(momentum, weight_decay):
 
 def test_batches_epochs_and_steps():
     g = torch.Generator().manual_seed(0)
-    epochs = _batches(10, LocalTraining(batch_size=4, local_epochs=2), g)
+    epochs = batches(10, LocalTraining(batch_size=4, local_epochs=2), g)
     assert [len(b) for b in epochs] == [4, 4, 2, 4, 4, 2]
     assert sorted(torch.cat(epochs[:3]).tolist()) == list(range(10))
-    steps = _batches(10, LocalTraining(batch_size=4, local_steps=5), g)
+    steps = batches(10, LocalTraining(batch_size=4, local_steps=5), g)
     assert len(steps) == 5
 
 

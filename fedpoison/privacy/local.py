@@ -1,0 +1,106 @@
+"""Local DP: every client clips and noises its own update before sending it (``privacy=local``).
+
+Each client releases Δ̃_i = Δ_i·min(1, C/‖Δ_i‖) + N(0, (z·C)²·I), i.e. the Gaussian mechanism
+with sensitivity C applied by the client itself (as in DP-FedAvg's "local" variant and
+Flower's ``LocalDpMod``), so even the server learns only a z-noised update. The accountant
+charges every client one release with multiplier z per round it is sampled in (rate
+clients per round / population); ε is per client.
+
+It is a Flower ClientApp mod, like ``flwr.clientapp.mod.LocalDpMod``, which it replaces
+because that mod draws its noise from NumPy's global RNG (not reproducible per seed, round
+and client) and calibrates it with the classic (ε, δ) Gaussian formula per round, valid only
+for ε < 1 and without composition. Replies the mod cannot read (another reply attack broke
+them) pass through untouched for the server's validation to reject. Update attacks are
+crafted by the simulated adversary after the replies: malicious clients do not follow the
+protocol, so their crafted rows carry no noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from flwr.app import ArrayRecord, Context, Message
+from flwr.clientapp.typing import Mod
+
+from fedpoison.aggregators.centered_clipping import clip_factors
+from fedpoison.privacy.accounting import Release
+from fedpoison.privacy.base import DifferentialPrivacy, Setting
+from fedpoison.records import to_record, to_state_dict
+from fedpoison.seeding import PRIVACY, torch_generator
+
+PARTITION_ID = "partition-id"
+
+
+def _flat(record: ArrayRecord) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    state = to_state_dict(record)
+    return state, torch.cat([t.reshape(-1).to(torch.float64) for t in state.values()])
+
+
+def privatise(
+    received: ArrayRecord, reply: ArrayRecord, clip_norm: float, noise_multiplier: float, generator: torch.Generator
+) -> ArrayRecord:
+    """``received + clip(reply − received) + N(0, (z·C)²)`` with the reply's names, shapes and dtypes."""
+    _, before = _flat(received)
+    state, after = _flat(reply)
+    if before.shape != after.shape:
+        raise ValueError(f"reply has {after.numel()} parameters, the global model {before.numel()}")
+    delta = after - before
+    delta = delta * clip_factors(delta.unsqueeze(0), clip_norm)[0]
+    noise = torch.randn(delta.shape, generator=generator, dtype=torch.float64)
+    flat = before + delta + noise_multiplier * clip_norm * noise
+    out, offset = {}, 0
+    for name, tensor in state.items():
+        out[name] = flat[offset : offset + tensor.numel()].reshape(tensor.shape).to(tensor.dtype)
+        offset += tensor.numel()
+    return to_record(out)
+
+
+class LocalDP(DifferentialPrivacy):
+    """Client-side clipping + Gaussian noise (``privacy=local``).
+
+    Args:
+        clip_norm: C, the L2 bound each client clips its update to.
+        noise_multiplier: z; the client's noise std is z·C.
+        delta, accountant: see :class:`DifferentialPrivacy`.
+    """
+
+    name = "local"
+
+    def __init__(
+        self, clip_norm: float = 1.0, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
+    ) -> None:
+        super().__init__(noise_multiplier, delta, accountant)
+        if not clip_norm > 0:
+            raise ValueError(f"privacy.clip_norm must be > 0, got {clip_norm}")
+        self.clip_norm = float(clip_norm)
+
+    def check(self, setting: Setting) -> None:
+        self._check_delta(setting.num_clients, "clients")
+        self._release = Release(self.noise_multiplier, setting.clients_per_round / setting.num_clients)
+
+    def client_mods(self, seed: int) -> list[Mod]:
+        return [LocalDPMod(self.clip_norm, self.noise_multiplier, seed)]
+
+
+@dataclass(frozen=True)
+class LocalDPMod:
+    """The ClientApp mod of :class:`LocalDP` (picklable, for Ray workers)."""
+
+    clip_norm: float
+    noise_multiplier: float
+    seed: int
+
+    def __call__(self, msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
+        reply = call_next(msg, context)
+        if msg.metadata.message_type != "train" or reply.has_error() or "arrays" not in reply.content:
+            return reply
+        server_round = int(msg.content["config"]["server-round"])
+        gen = torch_generator(self.seed, PRIVACY, server_round, int(context.node_config[PARTITION_ID]))
+        try:
+            noisy = privatise(msg.content["arrays"], reply.content["arrays"], self.clip_norm, self.noise_multiplier, gen)
+        except (ValueError, TypeError, KeyError, RuntimeError):
+            return reply  # an unreadable (attacked) reply: the server's validation rejects it
+        reply.content["arrays"] = noisy
+        return reply
