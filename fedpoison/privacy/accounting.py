@@ -31,7 +31,8 @@ def epsilon(release: Release, rounds: int, delta: float, accountant: str = "rdp"
     """ε after ``rounds`` rounds of ``release`` at ``delta`` (Opacus ``create_accountant``)."""
     if rounds < 1:
         return 0.0
-    from opacus.accountants import create_accountant  # Opacus takes ~1.7 s to import: only with DP on
+    # Opacus takes ~1.7 s to import: only runs with DP on pay it.
+    from opacus.accountants import create_accountant
 
     acct = create_accountant(accountant)
     acct.history = [(release.noise_multiplier, release.sample_rate, release.steps_per_round * rounds)]

@@ -23,6 +23,13 @@ from fedpoison.clients.training import LocalTraining, local_train
 from fedpoison.privacy.accounting import ACCOUNTANTS, Release, epsilon
 
 
+def positive(value: float, field: str) -> float:
+    """``value`` as a float if > 0; else ``ValueError`` naming ``privacy.<field>``."""
+    if not value > 0:
+        raise ValueError(f"privacy.{field} must be > 0, got {value}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """What a mechanism needs to know about the run before round 1."""

@@ -38,7 +38,7 @@ import torch
 
 from fedpoison.aggregators.centered_clipping import clip_factors
 from fedpoison.privacy.accounting import Release
-from fedpoison.privacy.base import DifferentialPrivacy, Setting
+from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
 
 
 class CentralDP(DifferentialPrivacy):
@@ -66,15 +66,11 @@ class CentralDP(DifferentialPrivacy):
         accountant: str = "rdp",
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
-        if not clip_norm > 0:
-            raise ValueError(f"privacy.clip_norm must be > 0, got {clip_norm}")
         if target_quantile is not None and not 0 < target_quantile < 1:
             raise ValueError(f"privacy.target_quantile must be in (0, 1) or null (fixed clipping), got {target_quantile}")
-        if not clip_lr > 0:
-            raise ValueError(f"privacy.clip_lr must be > 0, got {clip_lr}")
-        self.clip_norm = float(clip_norm)
+        self.clip_norm = positive(clip_norm, "clip_norm")
         self.target_quantile = target_quantile
-        self.clip_lr = float(clip_lr)
+        self.clip_lr = positive(clip_lr, "clip_lr")
         self.clip_count_stddev = clip_count_stddev
         self.update_noise_multiplier = self.noise_multiplier
         self._unclipped: int | None = None

@@ -23,7 +23,7 @@ from torch import nn
 
 from fedpoison.clients.training import LocalTraining, batches
 from fedpoison.privacy.accounting import Release
-from fedpoison.privacy.base import DifferentialPrivacy, Setting
+from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
 
 
 class DPSGD(DifferentialPrivacy):
@@ -41,9 +41,7 @@ class DPSGD(DifferentialPrivacy):
         self, max_grad_norm: float = 1.0, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
-        if not max_grad_norm > 0:
-            raise ValueError(f"privacy.max_grad_norm must be > 0, got {max_grad_norm}")
-        self.max_grad_norm = float(max_grad_norm)
+        self.max_grad_norm = positive(max_grad_norm, "max_grad_norm")
 
     def check(self, setting: Setting) -> None:
         from opacus.validators import ModuleValidator  # Opacus imports take ~1.7 s: only when used

@@ -26,7 +26,7 @@ from flwr.clientapp.typing import Mod
 
 from fedpoison.aggregators.centered_clipping import clip_factors
 from fedpoison.privacy.accounting import Release
-from fedpoison.privacy.base import DifferentialPrivacy, Setting
+from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
 from fedpoison.records import to_record, to_state_dict
 from fedpoison.seeding import PRIVACY, torch_generator
 
@@ -72,9 +72,7 @@ class LocalDP(DifferentialPrivacy):
         self, clip_norm: float = 1.0, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
-        if not clip_norm > 0:
-            raise ValueError(f"privacy.clip_norm must be > 0, got {clip_norm}")
-        self.clip_norm = float(clip_norm)
+        self.clip_norm = positive(clip_norm, "clip_norm")
 
     def check(self, setting: Setting) -> None:
         self._check_delta(setting.num_clients, "clients")
