@@ -3,7 +3,9 @@
 digits, mlp, 100 clients all participating, 1 local epoch, 10 rounds, FedAvg, no attack.
 Each engine runs as a fresh ``python -m fedpoison`` process, so start-up (process start to
 the first round: imports, Hydra, data, Ray) is measured too. Warm round = median of rounds
-2..10. Usage: ``python benchmarks/engine_overhead.py [--rounds 10] [--engines inline,ray,flower]``.
+2..10; with ``--repeats N`` the floor and the engines alternate N times and each row is the
+median over repeats (this machine's noise moves single runs by ±50 %).
+Usage: ``python benchmarks/engine_overhead.py [--rounds 10] [--engines inline,ray,flower] [--repeats 5]``.
 """
 
 from __future__ import annotations
@@ -81,16 +83,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--engines", default="inline,ray,flower")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate floor and engines this many times")
     args = parser.parse_args()
     print(f"# engine overhead — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp")
-    base = floor(args.rounds)
-    base_warm = statistics.median(base[1:])
-    rows = [("floor (plain torch loop)", base_warm, float("nan"), float("nan"))]
+          f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp, "
+          f"median of {args.repeats} alternating repeats")
     extras = {"ray": ["engine.num_workers=2"], "flower": ["engine.num_cpus_per_client=1"]}
-    for engine in args.engines.split(","):
-        per_round, startup, acc = engine_run(engine, args.rounds, extras.get(engine, []))
-        rows.append((f"engine={engine}", statistics.median(per_round[1:]), startup, acc))
+    engines = args.engines.split(",")
+    warm: dict[str, list[float]] = {name: [] for name in ["floor", *engines]}
+    startups: dict[str, list[float]] = {name: [] for name in engines}
+    accuracy: dict[str, float] = {}
+    for _ in range(args.repeats):  # alternate, so that a noisy minute hits every runner alike
+        warm["floor"].append(statistics.median(floor(args.rounds)[1:]))
+        for engine in engines:
+            per_round, startup, accuracy[engine] = engine_run(engine, args.rounds, extras.get(engine, []))
+            warm[engine].append(statistics.median(per_round[1:]))
+            startups[engine].append(startup)
+    base_warm = statistics.median(warm["floor"])
+    rows = [("floor (plain torch loop)", base_warm, float("nan"), float("nan"))]
+    rows += [(f"engine={e}", statistics.median(warm[e]), statistics.median(startups[e]), accuracy[e]) for e in engines]
     print(f"| {'runner':<26} | {'warm s/round':>12} | {'× floor':>8} | {'start-up s':>10} | {'final acc':>9} |")
     print(f"|{'-' * 28}|{'-' * 14}|{'-' * 10}|{'-' * 12}|{'-' * 11}|")
     for name, warm, startup, acc in rows:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from flwr.app import Message
 
@@ -30,25 +31,25 @@ class RoundReplies:
 
 
 def _reason(
-    reply: Message, layout: ModelLayout, max_examples: int | None
-) -> tuple[str | None, torch.Tensor | None, int, float]:
-    """``(reason or None, flat weights, num-examples, train-loss)`` for one reply."""
+    reply: Message, layout: ModelLayout, max_examples: int | None, row: np.ndarray
+) -> tuple[str | None, int, float]:
+    """``(reason or None, num-examples, train-loss)`` for one reply; its flat weights go to ``row``."""
     if reply.has_error():
-        return f"error reply: {reply.error.reason.splitlines()[0][:200]}", None, 0, math.nan
+        return f"error reply: {reply.error.reason.splitlines()[0][:200]}", 0, math.nan
     content = reply.content
     if "arrays" not in content or "metrics" not in content:
-        return "reply lacks 'arrays' or 'metrics'", None, 0, math.nan
-    try:
-        flat = flatten(content["arrays"], layout)
-    except (ValueError, TypeError, KeyError) as exc:
-        return f"malformed arrays: {exc}", None, 0, math.nan
+        return "reply lacks 'arrays' or 'metrics'", 0, math.nan
     raw = content["metrics"].get("num-examples")
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != raw or int(raw) != raw or raw <= 0:
-        return f"invalid num-examples {raw!r}", None, 0, math.nan
+        return f"invalid num-examples {raw!r}", 0, math.nan
     if max_examples is not None and raw > max_examples:
-        return f"num-examples {int(raw)} exceeds the client's {max_examples} examples", None, 0, math.nan
+        return f"num-examples {int(raw)} exceeds the client's {max_examples} examples", 0, math.nan
+    try:
+        flatten(content["arrays"], layout, out=row)
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"malformed arrays: {exc}", 0, math.nan
     loss = content["metrics"].get("train-loss", math.nan)
-    return None, flat, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
+    return None, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
 
 
 def collect_replies(
@@ -60,35 +61,40 @@ def collect_replies(
 ) -> RoundReplies:
     """Validate ``replies`` and order the usable ones by client id.
 
-    ``partition_sizes[c]`` (when the simulation knows it) bounds client ``c``'s ``num-examples``.
+    Each reply's arrays are decoded straight into its row of one ``(n, d)`` float32 matrix
+    (no per-reply vectors to stack). ``partition_sizes[c]`` (when the simulation knows it)
+    bounds client ``c``'s ``num-examples``.
     """
-    usable: dict[int, tuple[torch.Tensor, int, float]] = {}
     out = RoundReplies()
+    candidates: dict[int, Message] = {}
     for reply in replies:
         cid = client_of_node.get(reply.metadata.src_node_id, -1)
         if cid not in sampled:
             out.invalid.append((cid, "reply from a node that was not sampled"))
-            continue
-        if cid in usable:
+        elif cid in candidates:
             out.invalid.append((cid, "duplicate reply"))
-            continue
+        else:
+            candidates[cid] = reply
+    matrix = np.empty((len(candidates), layout.dim), dtype=np.float32)
+    counts, losses, ids = [], [], []
+    for cid in sorted(candidates):
         bound = partition_sizes[cid] if partition_sizes is not None else None
-        reason, flat, count, loss = _reason(reply, layout, bound)
-        if reason is not None or flat is None:
-            out.invalid.append((cid, reason or "unusable reply"))
+        reason, count, loss = _reason(candidates[cid], layout, bound, matrix[len(ids)])
+        if reason is not None:
+            out.invalid.append((cid, reason))
             continue
-        usable[cid] = (flat, count, loss)
-    ids = sorted(usable)
-    stacked = torch.stack([usable[c][0] for c in ids]) if ids else torch.zeros(0, layout.dim)
+        ids.append(cid)
+        counts.append(count)
+        losses.append(loss)
+    stacked = torch.from_numpy(matrix[: len(ids)])
     finite = torch.isfinite(stacked).all(dim=1)  # one pass over the whole round
-    for cid, ok in zip(ids, finite.tolist(), strict=True):
-        _, count, loss = usable[cid]
+    for cid, count, loss, ok in zip(ids, counts, losses, finite.tolist(), strict=True):
         if not ok:
             out.invalid.append((cid, "non-finite weights"))
             continue
         out.client_ids.append(cid)
         out.num_examples.append(count)
         out.train_loss.append(loss)
-    out.weights = stacked[finite]
+    out.weights = stacked if bool(finite.all()) else stacked[finite]
     out.invalid.sort()
     return out

@@ -42,14 +42,15 @@ class ModelLayout:
         return sum(self.sizes)
 
 
-def flatten(record: ArrayRecord, layout: ModelLayout) -> torch.Tensor:
-    """The record's arrays concatenated into one float32 vector ``(d,)`` in layout order.
+def flatten(record: ArrayRecord, layout: ModelLayout, out: np.ndarray | None = None) -> torch.Tensor:
+    """The record's arrays concatenated into one float32 vector ``(d,)`` in layout order,
+    written into ``out`` (a float32 ``(d,)`` buffer, e.g. a row of the round's matrix) if given.
 
     Raises ``ValueError`` when the record's names, shapes or dtypes do not match ``layout``.
     """
     if tuple(record.keys()) != layout.names:
         raise ValueError(f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}")
-    flat = np.empty(layout.dim, dtype=np.float32)
+    flat = np.empty(layout.dim, dtype=np.float32) if out is None else out
     offset = 0
     for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True):
         arr = decode(record[name])
