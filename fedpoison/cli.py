@@ -20,10 +20,22 @@ EXIT_CONFIG = 2
 EXIT_ROUND = 3
 
 
-def fail(message: str) -> None:
-    """Print one line and exit with code 2."""
+def fail(message: str, code: int = EXIT_CONFIG) -> None:
+    """Print one line and exit with ``code`` (2: bad config, 3: a round could not run)."""
     print(f"fedpoison: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_CONFIG)
+    raise SystemExit(code)
+
+
+FAILED_JOBS: list[tuple[str, int, str]] = []
+"""Jobs of a multirun that failed: (run directory, exit code, message)."""
+
+
+def _job_failed(message: str, code: int, run_dir: Path, multirun: bool) -> None:
+    """A single run exits; a sweep prints the line, records it and goes on to the next job."""
+    if not multirun:
+        fail(message, code)
+    print(f"fedpoison: error in {run_dir}: {message}", file=sys.stderr)
+    FAILED_JOBS.append((str(run_dir), code, message))
 
 
 SHOWN = ("dataset", "model", "partition", "attack", "defense", "engine", "privacy")
@@ -69,6 +81,7 @@ def _same_run(done: dict[str, Any], cfg: DictConfig) -> bool:
 def run_job(cfg: DictConfig) -> dict[str, Any]:
     """One Hydra job: prepare (fail fast), run with a progress bar, print the summary."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from hydra.utils import instantiate
 
     from fedpoison.config import ConfigError
@@ -80,6 +93,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
 
     configure_loggers(bool(cfg.verbose))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     done = read_results(run_dir)
     if cfg.resume and done is not None and _same_run(done, cfg):
         print(f"fedpoison: {run_dir} is already complete; skipped")
@@ -87,7 +101,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
     try:
         sim = prepare(cfg)
     except ConfigError as exc:
-        fail(str(exc))
+        _job_failed(str(exc), EXIT_CONFIG, run_dir, multirun)
+        return {}
     choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
     logger = instantiate(cfg.logger) if cfg.get("logger") else None
     try:
@@ -100,8 +115,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
 
             results = execute(sim, run_dir, on_round=on_round, choices=choices)
     except RoundError as exc:
-        print(f"fedpoison: error: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_ROUND) from None
+        _job_failed(str(exc), EXIT_ROUND, run_dir, multirun)
+        return {}
     finally:
         if logger is not None:
             logger.close()
@@ -130,3 +145,8 @@ def main() -> None:
     if message is not None:
         fail(message)
     _hydra_main()
+    if FAILED_JOBS:  # a sweep went on past failed jobs: say which, exit with the worst code
+        print(f"fedpoison: {len(FAILED_JOBS)} job(s) of the sweep failed:", file=sys.stderr)
+        for run_dir, _, message in FAILED_JOBS:
+            print(f"  {run_dir}: {message}", file=sys.stderr)
+        raise SystemExit(max(code for _, code, _ in FAILED_JOBS))

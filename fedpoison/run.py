@@ -37,7 +37,7 @@ from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.evaluation import ServerEvaluator
 from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set, server_procedure
-from fedpoison.strategies.robust import Participation, RobustStrategy
+from fedpoison.strategies.robust import Participation, RobustStrategy, RoundError
 
 ROOT_KEYS = ("root_size", "root_bias", "root_procedure")
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -256,7 +256,13 @@ def execute(
         )
 
     if first_round <= num_rounds:
-        sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
+        try:
+            sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
+        except RoundError as exc:  # the rounds so far stay on disk, marked failed with the reason
+            results.update(status="failed", error=str(exc))
+            results["provenance"]["wall_s"] = time.perf_counter() - started
+            write_outputs(run_dir, results)
+            raise
     if len(results["rounds"]) != num_rounds:
         raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
     last = results["rounds"][-1]

@@ -58,3 +58,21 @@ def test_tensorboard_logger_writes_events(tmp_path):
     out = _run(["-m", "fedpoison", "num_rounds=2", "progress=false", "logger=tensorboard", f"hydra.run.dir={tmp_path}"])
     assert out.returncode == 0, out.stderr
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """One job's round fails (a malformed reply under on_invalid_reply=fail, exit code 3), two
+    jobs' configs are impossible (Bulyan with f = 2 of 8, exit code 2): all are reported, the
+    other job still runs, and the sweep exits with the worst code."""
+    study = tmp_path / "study"
+    out = _run(["-m", "fedpoison", "-m", "robustness.on_invalid_reply=fail,reject", "defense=median,bulyan",
+                "attack=malformed", "federation.num_clients=8", "threat.num_malicious=2", "num_rounds=2",
+                "progress=false", f"hydra.sweep.dir={study}"])
+    assert out.returncode == 3, out.stderr
+    assert "3 job(s) of the sweep failed" in out.stderr and "bulyan: needs n ≥ 4f+3" in out.stderr
+    statuses = {p.parent.name.split("-")[0] + ":" + json.loads(p.read_text())["config"]["robustness"]["on_invalid_reply"]:
+                json.loads(p.read_text()) for p in study.rglob("results.json")}
+    assert statuses["median:reject"]["status"] == "complete"
+    failed = statuses["median:fail"]
+    assert failed["status"] == "failed" and "on_invalid_reply=fail" in failed["error"]
+    assert not [k for k in statuses if k.startswith("bulyan")]  # refused before round 1: no results.json
