@@ -104,8 +104,9 @@ def prepare(cfg: DictConfig) -> Simulation:
         check_attack(attack, threat)
         defense_cfg = _container(cfg.defense)
         root_cfg = {k: defense_cfg.pop(k) for k in ROOT_KEYS if k in defense_cfg}
+        procedure = _procedure(training)
         root_cfg["procedure"] = server_procedure(
-            _procedure(training), int(root_cfg.get("root_size", 100)), root_cfg.get("root_procedure", "clients")
+            procedure, int(root_cfg.get("root_size", 100)), root_cfg.get("root_procedure", "clients")
         )
         defense, defense_f = build_defense(defense_cfg)
         if attack.update is not None:
@@ -119,7 +120,7 @@ def prepare(cfg: DictConfig) -> Simulation:
                 clients_per_round=federation_cfg.per_round(),
                 min_partition=min(len(p) for p in fed.partitions),
                 model=fed.new_model(),
-                procedure=_procedure(training),
+                procedure=procedure,
             )
         )
     except (ValueError, TypeError, KeyError, FileNotFoundError, InstantiationException) as exc:

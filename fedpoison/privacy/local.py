@@ -27,34 +27,23 @@ from flwr.clientapp.typing import Mod
 from fedpoison.aggregators.centered_clipping import clip_factors
 from fedpoison.privacy.accounting import Release
 from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
-from fedpoison.records import to_record, to_state_dict
 from fedpoison.seeding import PRIVACY, torch_generator
+from fedpoison.strategies.updates import ModelLayout, flatten, unflatten
 
 PARTITION_ID = "partition-id"
-
-
-def _flat(record: ArrayRecord) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    state = to_state_dict(record)
-    return state, torch.cat([t.reshape(-1).to(torch.float64) for t in state.values()])
 
 
 def privatise(
     received: ArrayRecord, reply: ArrayRecord, clip_norm: float, noise_multiplier: float, generator: torch.Generator
 ) -> ArrayRecord:
-    """``received + clip(reply − received) + N(0, (z·C)²)`` with the reply's names, shapes and dtypes."""
-    _, before = _flat(received)
-    state, after = _flat(reply)
-    if before.shape != after.shape:
-        raise ValueError(f"reply has {after.numel()} parameters, the global model {before.numel()}")
-    delta = after - before
+    """``received + clip(reply − received) + N(0, (z·C)²)`` in the global model's layout
+    (float64 arithmetic); ``ValueError`` when the reply does not match that layout."""
+    layout = ModelLayout.of(received)
+    before = flatten(received, layout).to(torch.float64)
+    delta = flatten(reply, layout).to(torch.float64) - before
     delta = delta * clip_factors(delta.unsqueeze(0), clip_norm)[0]
     noise = torch.randn(delta.shape, generator=generator, dtype=torch.float64)
-    flat = before + delta + noise_multiplier * clip_norm * noise
-    out, offset = {}, 0
-    for name, tensor in state.items():
-        out[name] = flat[offset : offset + tensor.numel()].reshape(tensor.shape).to(tensor.dtype)
-        offset += tensor.numel()
-    return to_record(out)
+    return unflatten(before + delta + noise_multiplier * clip_norm * noise, layout)
 
 
 class LocalDP(DifferentialPrivacy):
