@@ -26,10 +26,13 @@ def save_checkpoint(
     defense_state: dict[str, Any],
     rounds: list[dict[str, Any]],
     privacy_state: dict[str, Any] | None = None,
+    wall_s: float = 0.0,
 ) -> None:
-    """Write the state after ``server_round`` to ``run_dir/checkpoint.pt`` atomically."""
+    """Write the state after ``server_round`` (reached after ``wall_s`` seconds of running) to
+    ``run_dir/checkpoint.pt`` atomically."""
     state = {
         "round": server_round,
+        "wall_s": wall_s,
         "arrays": to_state_dict(arrays),
         "defense": defense_state,
         "privacy": privacy_state or {},
@@ -47,3 +50,12 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     state = torch.load(path, weights_only=True)
     state["arrays"] = to_record(state["arrays"])
     return state
+
+
+def checkpoint_wall_s(state: dict[str, Any]) -> float:
+    """Seconds of running it took to reach ``state``; for a checkpoint written before that was
+    stored, the sum of its rounds' own timings (training, aggregation, evaluation)."""
+    if "wall_s" in state:
+        return float(state["wall_s"])
+    keys = ("train_s", "aggregate_s", "eval_s")
+    return sum(float(row.get(key) or 0.0) for row in state["rounds"] for key in keys)

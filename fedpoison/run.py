@@ -24,7 +24,7 @@ from fedpoison import provenance
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
-from fedpoison.checkpoint import load_checkpoint, save_checkpoint
+from fedpoison.checkpoint import checkpoint_wall_s, load_checkpoint, save_checkpoint
 from fedpoison.clients.app import ClientSpec, build_privacy
 from fedpoison.clients.training import LocalTraining
 from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, validate
@@ -209,12 +209,18 @@ def execute(
 
     Every ``checkpoint_every`` rounds the global model, the rule's state and the rounds so
     far go to ``checkpoint.pt``; with ``resume=true`` a run continues from there and ends
-    bit-identical to an uninterrupted one.
+    bit-identical to an uninterrupted one; its ``wall_s`` then counts the time it took to reach
+    the checkpoint plus this session's.
     """
     started = time.perf_counter()
     num_rounds = int(sim.cfg.num_rounds)
     every = int(sim.cfg.checkpoint_every)
     checkpoint = load_checkpoint(run_dir) if sim.cfg.resume else None
+    before = checkpoint_wall_s(checkpoint) if checkpoint else 0.0
+
+    def wall_s() -> float:
+        return before + time.perf_counter() - started
+
     results: dict[str, Any] = {
         "status": "running",
         "config": OmegaConf.to_container(sim.cfg, resolve=True),
@@ -229,12 +235,12 @@ def execute(
 
     def record(row: dict[str, Any], arrays: ArrayRecord) -> None:
         results["rounds"].append(row)
-        results["provenance"]["wall_s"] = time.perf_counter() - started
+        results["provenance"]["wall_s"] = wall_s()
         write_outputs(run_dir, results)
         if every and (row["round"] % every == 0 or row["round"] == num_rounds):
             save_checkpoint(
                 run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"],
-                strategy.privacy.state_dict(),
+                strategy.privacy.state_dict(), wall_s(),
             )
         if on_round is not None:
             on_round(row)
@@ -261,14 +267,14 @@ def execute(
             sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
         except RoundError as exc:  # the rounds so far stay on disk, marked failed with the reason
             results.update(status="failed", error=str(exc))
-            results["provenance"]["wall_s"] = time.perf_counter() - started
+            results["provenance"]["wall_s"] = wall_s()
             write_outputs(run_dir, results)
             raise
     if len(results["rounds"]) != num_rounds:
         raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
     last = results["rounds"][-1]
     results["final"] = {k: last[k] for k in ("accuracy", "loss", "asr", "epsilon", "delta") if k in last}
-    results["provenance"]["wall_s"] = time.perf_counter() - started
+    results["provenance"]["wall_s"] = wall_s()
     results["provenance"]["peak_rss_mib"] = provenance.peak_rss_mib()
     results["status"] = "complete"
     write_outputs(run_dir, results)
