@@ -13,10 +13,15 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord
 
+from fedpoison.config import ConfigError, config_changes
 from fedpoison.outputs import atomic_path
 from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
+RESUMABLE_CHANGES = frozenset(
+    {"num_rounds", "resume", "progress", "verbose", "checkpoint_every", "eval_every", "engine", "logger", "baseline"}
+)
+"""Top-level settings a resumed run may change: they do not alter the rounds already run."""
 
 
 def save_checkpoint(
@@ -25,13 +30,15 @@ def save_checkpoint(
     arrays: ArrayRecord,
     defense_state: dict[str, Any],
     rounds: list[dict[str, Any]],
+    config: dict[str, Any],
     privacy_state: dict[str, Any] | None = None,
     wall_s: float = 0.0,
 ) -> None:
-    """Write the state after ``server_round`` (reached after ``wall_s`` seconds of running) to
-    ``run_dir/checkpoint.pt`` atomically."""
+    """Write the state after ``server_round`` of the run of ``config`` (resolved), reached after
+    ``wall_s`` seconds of running, to ``run_dir/checkpoint.pt`` atomically."""
     state = {
         "round": server_round,
+        "config": config,
         "wall_s": wall_s,
         "arrays": to_state_dict(arrays),
         "defense": defense_state,
@@ -59,3 +66,23 @@ def checkpoint_wall_s(state: dict[str, Any]) -> float:
         return float(state["wall_s"])
     keys = ("train_s", "aggregate_s", "eval_s")
     return sum(float(row.get(key) or 0.0) for row in state["rounds"] for key in keys)
+
+
+def check_resumable(state: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
+    """``ConfigError`` unless the run of ``config`` can continue from ``state``: same settings
+    apart from :data:`RESUMABLE_CHANGES`, and no more rounds done than ``num_rounds``.
+    Checkpoints written before they carried their config are not compared."""
+    where = run_dir / CHECKPOINT
+    saved = state.get("config")
+    changed = [] if saved is None else config_changes(saved, config, RESUMABLE_CHANGES)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ConfigError(
+            f"resume=true: {where} was written by a run with other settings ({shown}); resume with "
+            "the same settings, use another run directory, or set resume=false to start over"
+        )
+    if state["round"] > int(config["num_rounds"]):
+        raise ConfigError(
+            f"resume=true: {where} is after round {state['round']} but num_rounds={config['num_rounds']}; "
+            f"set num_rounds ≥ {state['round']}, or resume=false to start over"
+        )

@@ -71,11 +71,11 @@ def _same_run(done: dict[str, Any], cfg: DictConfig) -> bool:
     """Whether a finished ``results.json`` came from this configuration (display flags aside)."""
     from omegaconf import OmegaConf
 
-    ignore = ("resume", "progress", "verbose")
-    now = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ignore}
-    return done.get("status") == "complete" and {
-        k: v for k, v in done.get("config", {}).items() if k not in ignore
-    } == now
+    from fedpoison.config import config_changes
+
+    now = OmegaConf.to_container(cfg, resolve=True)
+    display = frozenset({"resume", "progress", "verbose"})
+    return done.get("status") == "complete" and not config_changes(done.get("config", {}), now, display)
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
@@ -114,6 +114,9 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
                     logger.log_round(row)
 
             results = execute(sim, run_dir, on_round=on_round, choices=choices)
+    except ConfigError as exc:  # a checkpoint this run cannot continue from
+        _job_failed(str(exc), EXIT_CONFIG, run_dir, multirun)
+        return {}
     except RoundError as exc:
         _job_failed(str(exc), EXIT_ROUND, run_dir, multirun)
         return {}

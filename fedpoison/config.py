@@ -7,6 +7,7 @@ groups into these dataclasses (types) and checks ranges and combinations, raisin
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,24 @@ from omegaconf.errors import OmegaConfBaseException
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line saying what to change."""
+
+
+def flatten_config(config: Any, prefix: str = "") -> dict[str, str]:
+    """A resolved config as ``{dotted key: JSON text of the leaf value}``."""
+    if isinstance(config, dict) and config:
+        flat: dict[str, str] = {}
+        for key, value in config.items():
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: json.dumps(config, sort_keys=True)}
+
+
+def config_changes(before: dict[str, Any], now: dict[str, Any], allowed: frozenset[str]) -> list[str]:
+    """Dotted keys whose values differ between two resolved configs, except those under the
+    top-level keys in ``allowed``."""
+    old, new = flatten_config(before), flatten_config(now)
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    return sorted(k for k in changed if k.split(".", 1)[0] not in allowed)
 
 
 @dataclass

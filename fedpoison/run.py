@@ -24,7 +24,12 @@ from fedpoison import provenance
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
-from fedpoison.checkpoint import checkpoint_wall_s, load_checkpoint, save_checkpoint
+from fedpoison.checkpoint import (
+    check_resumable,
+    checkpoint_wall_s,
+    load_checkpoint,
+    save_checkpoint,
+)
 from fedpoison.clients.app import ClientSpec, build_privacy
 from fedpoison.clients.training import LocalTraining
 from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, validate
@@ -215,7 +220,10 @@ def execute(
     started = time.perf_counter()
     num_rounds = int(sim.cfg.num_rounds)
     every = int(sim.cfg.checkpoint_every)
+    config = OmegaConf.to_container(sim.cfg, resolve=True)
     checkpoint = load_checkpoint(run_dir) if sim.cfg.resume else None
+    if checkpoint:
+        check_resumable(checkpoint, config, run_dir)
     before = checkpoint_wall_s(checkpoint) if checkpoint else 0.0
 
     def wall_s() -> float:
@@ -223,7 +231,7 @@ def execute(
 
     results: dict[str, Any] = {
         "status": "running",
-        "config": OmegaConf.to_container(sim.cfg, resolve=True),
+        "config": config,
         "provenance": provenance.collect(int(sim.cfg.seed), sim.engine.describe()),
         "choices": choices or {},
         "malicious_clients": sorted(sim.participation.malicious),
@@ -239,7 +247,7 @@ def execute(
         write_outputs(run_dir, results)
         if every and (row["round"] % every == 0 or row["round"] == num_rounds):
             save_checkpoint(
-                run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"],
+                run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"], config,
                 strategy.privacy.state_dict(), wall_s(),
             )
         if on_round is not None:

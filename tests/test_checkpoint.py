@@ -1,10 +1,12 @@
-"""Checkpoint bookkeeping: a resumed run's ``wall_s`` includes the time before the checkpoint."""
+"""Checkpoints: what a resumed run may change, and its ``wall_s`` (time before the checkpoint included)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fedpoison.checkpoint import CHECKPOINT, checkpoint_wall_s
+from fedpoison.config import ConfigError
 from tests.fedpoison_testing import TINY, run_simulation
 
 
@@ -28,3 +30,24 @@ def test_resumed_run_counts_the_time_it_took_to_reach_the_checkpoint(tmp_path):
     assert resumed["provenance"]["resumed_after_round"] == 4
     assert 1000.0 <= resumed["provenance"]["wall_s"] < 1100.0
     assert [r["accuracy"] for r in resumed["rounds"]] == [r["accuracy"] for r in first["rounds"]]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_before_round_one(tmp_path):
+    overrides = [*TINY, "num_rounds=4", "checkpoint_every=2"]
+    run_simulation(overrides, tmp_path)
+    before = (tmp_path / "results.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"other settings \(attack\.[a-z_]+.*resume=false"):
+        run_simulation([*overrides, "resume=true", "attack=sign_flip", "threat.num_malicious=0"], tmp_path)
+    with pytest.raises(ConfigError, match=r"after round 4 but num_rounds=3"):
+        run_simulation([*TINY, "num_rounds=3", "checkpoint_every=2", "resume=true"], tmp_path)
+    assert (tmp_path / "results.json").read_bytes() == before  # nothing written is lost
+
+
+def test_resume_with_more_rounds_extends_the_run_as_if_never_stopped(tmp_path):
+    run_simulation([*TINY, "num_rounds=2", "checkpoint_every=2"], tmp_path / "short")
+    extended = run_simulation(
+        [*TINY, "num_rounds=4", "checkpoint_every=2", "resume=true", "progress=true"], tmp_path / "short"
+    )
+    whole = run_simulation([*TINY, "num_rounds=4", "checkpoint_every=2"], tmp_path / "whole")
+    assert extended["provenance"]["resumed_after_round"] == 2
+    assert [r["accuracy"] for r in extended["rounds"]] == [r["accuracy"] for r in whole["rounds"]]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fedpoison.config import flatten_config
 from fedpoison.outputs import RESULTS
 
 NO_ATTACK = "none"
@@ -96,18 +97,9 @@ def dataset_name(dataset: dict[str, Any] | None) -> str:
     return snake_case(_target_name(dataset)).removeprefix("load_")
 
 
-def _flatten(config: Any, prefix: str = "") -> dict[str, str]:
-    if isinstance(config, dict) and config:
-        flat: dict[str, str] = {}
-        for key, value in config.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: json.dumps(config, sort_keys=True)}
-
-
 def _parse(path: Path, data: dict[str, Any]) -> Run:
     config = data.get("config") or {}
-    settings = {k: v for k, v in _flatten(config).items() if k not in _NOT_SETTINGS}
+    settings = {k: v for k, v in flatten_config(config).items() if k not in _NOT_SETTINGS}
     seed = config.get("seed", (data.get("provenance") or {}).get("seed"))
     num_rounds = config.get("num_rounds")
     return Run(
