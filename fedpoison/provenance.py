@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import resource
@@ -21,17 +22,27 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
         return None
     try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        )
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
+    return out.stdout.strip()
+
+
+@functools.cache
+def git_state() -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the checkout this process's code came from, read once per
+    process: the jobs of a long sweep keep reporting the code they run even if the checkout
+    moves on meanwhile. ``dirty``: tracked files differ from the commit."""
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return None, None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return commit, None if status is None else bool(status)
 
 
 def _cpu_model() -> str:
@@ -65,7 +76,8 @@ def collect(seed: int, engine: dict[str, Any]) -> dict[str, Any]:
         "ray": _version("ray"),
         "hydra": _version("hydra-core"),
         "python": sys.version.split()[0],
-        "git_commit": _git_commit(),
+        "git_commit": git_state()[0],
+        "git_dirty": git_state()[1],
         **engine,
         "seed": seed,
         "hostname": socket.gethostname(),

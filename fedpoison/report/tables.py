@@ -49,7 +49,10 @@ def _counts(values: Iterable[object]) -> str:
 def _header(study: Study, summary: Summary) -> list[str]:
     complete = sum(run.complete for run in study.runs)
     provenance = [run.provenance for run in study.runs]
-    commits = (p.get("git_commit") and str(p["git_commit"])[:12] for p in provenance)
+    commits = (
+        p.get("git_commit") and str(p["git_commit"])[:12] + (" + uncommitted changes" if p.get("git_dirty") else "")
+        for p in provenance
+    )
     better = "higher" if summary.higher_is_better else "lower"
     cost = (
         f"{REFERENCE_DEFENSE} − defense"

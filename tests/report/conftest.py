@@ -43,6 +43,7 @@ def write_run(
     status: str = "complete",
     num_rounds: int = ROUNDS,
     commit: str = "0123456789abcdef",
+    dirty: bool = False,
 ) -> Path:
     """A Hydra job directory with ``results.json``; accuracy climbs by 0.1 a round to ``accuracy``.
 
@@ -75,7 +76,8 @@ def write_run(
         "status": status,
         "config": config,
         "provenance": {"fedpoison": "0.1.0", "flwr": "1.42.0", "torch": "2.6.0",
-                       "engine": "inline", "seed": seed, "git_commit": commit},
+                       "engine": "inline", "seed": seed, "git_commit": commit,
+                       "git_dirty": dirty},
         "malicious_clients": list(range(1, 1 + 4 * f, 4)),
         "rounds": rounds,
         "final": ({k: rounds[-1][k] for k in ("accuracy", "loss", "asr") if k in rounds[-1]}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedpoison.report import main
+from tests.report.conftest import write_run
 
 
 def sd(*values: float) -> float:
@@ -89,6 +90,14 @@ def test_markdown_header_counts_runs_and_summarises_provenance(report, study):
     for line in ("- fedpoison: 0.1.0", "- flwr: 1.42.0", "- torch: 2.6.0", "- engines: inline",
                  "- git commits: 0123456789ab"):  # fmt: skip
         assert line in text
+
+
+def test_markdown_header_marks_runs_of_uncommitted_code(tmp_path):
+    write_run(tmp_path, defense="fedavg", attack="none", seed=0, accuracy=0.9)
+    write_run(tmp_path, defense="fedavg", attack="none", seed=1, accuracy=0.9, dirty=True)
+    assert main([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "- git commits: 0123456789ab (1), 0123456789ab + uncommitted changes (1)" in text
 
 
 def test_markdown_accuracy_table(report):
