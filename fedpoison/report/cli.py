@@ -1,9 +1,10 @@
 """The ``fedpoison-report`` command: tables and plots of a study's run directories.
 
-``fedpoison-report DIR [--out OUTDIR] [--metric accuracy|loss]`` reads every ``results.json``
-under ``DIR`` and writes ``report.csv``, ``report.md`` and three PNG figures into ``OUTDIR``
-(default ``DIR``). Exit code 2 with one line on stderr when ``DIR`` is missing or holds no
-``results.json``.
+``fedpoison-report DIR [--out OUTDIR] [--metric accuracy|loss] [--reference FILE [--tolerance T]]``
+reads every ``results.json`` under ``DIR`` and writes ``report.csv``, ``report.md`` and three PNG
+figures into ``OUTDIR`` (default ``DIR``); ``--reference`` adds published numbers to
+``report.md`` (:mod:`fedpoison.report.reference`). Exit code 2 with one line on stderr when
+``DIR`` is missing or holds no ``results.json``, or the reference file is malformed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from fedpoison.report.collect import load_study
 from fedpoison.report.plots import write_plots
+from fedpoison.report.reference import load_reference, markdown_section
 from fedpoison.report.summary import METRICS, Summary
 from fedpoison.report.tables import markdown, write_csv
 
@@ -37,6 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--metric", choices=METRICS, default="accuracy", help="final metric of the tables and plots"
     )
+    parser.add_argument(
+        "--reference",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="CSV of published error rates (defense,attack,error[,asr]) to compare with",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="differences beyond this are listed (default 0.05)",
+    )
     return parser
 
 
@@ -54,11 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     study = load_study(root)
     if not study.runs and not study.unreadable:
         return _fail(f"no results.json under {root}")
+    if args.reference is not None and args.metric != "accuracy":
+        return _fail("--reference compares error rates: use it with --metric accuracy")
+    try:
+        reference = None if args.reference is None else load_reference(args.reference)
+    except ValueError as exc:
+        return _fail(str(exc))
     out: Path = args.out or root
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary(study.runs, args.metric)
     write_csv(summary, out / "report.csv")
-    (out / "report.md").write_text(markdown(study, summary), encoding="utf-8")
+    extra = None if reference is None else markdown_section(summary, reference, args.tolerance)
+    (out / "report.md").write_text(markdown(study, summary, extra), encoding="utf-8")
     written = ["report.csv", "report.md"]
     if summary.cells:
         written += [path.name for path in write_plots(summary, out)]

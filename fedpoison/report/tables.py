@@ -50,7 +50,8 @@ def _header(study: Study, summary: Summary) -> list[str]:
     complete = sum(run.complete for run in study.runs)
     provenance = [run.provenance for run in study.runs]
     commits = (
-        p.get("git_commit") and str(p["git_commit"])[:12] + (" + uncommitted changes" if p.get("git_dirty") else "")
+        p.get("git_commit")
+        and str(p["git_commit"])[:12] + (" + uncommitted changes" if p.get("git_dirty") else "")
         for p in provenance
     )
     better = "higher" if summary.higher_is_better else "lower"
@@ -156,13 +157,15 @@ def _detection(summary: Summary, table: TableKey) -> list[str]:
     return lines
 
 
-def markdown(study: Study, summary: Summary) -> str:
-    """The whole ``report.md``."""
+def markdown(study: Study, summary: Summary, extra: list[str] | None = None) -> str:
+    """The whole ``report.md``; ``extra`` lines (e.g. a comparison with published numbers) go
+    after the tables."""
     lines = _header(study, summary)
     for table in summary.tables():
         lines += [_heading(summary, table), "", *_table(summary, table), ""]
         detection = _detection(summary, table)
         lines += [*detection, ""] if detection else []
+    lines += extra or []
     if not summary.cells:
         lines += ["No complete runs: no tables or plots.", ""]
     else:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from fedpoison.report import main
-from tests.report.conftest import write_run
 
 
 def sd(*values: float) -> float:
@@ -92,9 +91,9 @@ def test_markdown_header_counts_runs_and_summarises_provenance(report, study):
         assert line in text
 
 
-def test_markdown_header_marks_runs_of_uncommitted_code(tmp_path):
-    write_run(tmp_path, defense="fedavg", attack="none", seed=0, accuracy=0.9)
-    write_run(tmp_path, defense="fedavg", attack="none", seed=1, accuracy=0.9, dirty=True)
+def test_markdown_header_marks_runs_of_uncommitted_code(tmp_path, run_writer):
+    run_writer(tmp_path, defense="fedavg", attack="none", seed=0, accuracy=0.9)
+    run_writer(tmp_path, defense="fedavg", attack="none", seed=1, accuracy=0.9, dirty=True)
     assert main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "- git commits: 0123456789ab (1), 0123456789ab + uncommitted changes (1)" in text
