@@ -13,11 +13,35 @@ from fedpoison.logs import quiet_environment
 
 quiet_environment()
 
+import hashlib  # noqa: E402
+import re  # noqa: E402
+
 import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 EXIT_CONFIG = 2
 EXIT_ROUND = 3
+_PATH_SAFE = re.compile(r"[A-Za-z0-9_.,=+-]{1,120}")
+
+
+def sweep_job_suffix(overrides: str) -> str:
+    """The end of a sweep job's directory name (``hydra.sweep.subdir``).
+
+    ``overrides`` is Hydra's ``job.override_dirname``: the job's overrides sorted, without those
+    the name already shows (defense, attack, f, seed) or that only change the display. Deriving
+    the name from the settings instead of the job number keeps it stable when a sweep is
+    re-run in another order or extended, so ``resume=true`` finds every finished run. Returns
+    ``""``, ``"-<overrides>"``, or ``"-<10 hex digits of their SHA-1>"`` when they are long or
+    not safe in a path.
+    """
+    if not overrides:
+        return ""
+    if _PATH_SAFE.fullmatch(overrides):
+        return f"-{overrides}"
+    return "-" + hashlib.sha1(overrides.encode()).hexdigest()[:10]
+
+
+OmegaConf.register_new_resolver("fedpoison.sweep_job_suffix", sweep_job_suffix, replace=True)
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> None:

@@ -63,3 +63,14 @@ def test_bad_config_fails_before_training_with_one_line(tmp_path, override, expe
     assert expected in lines[0]
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_sweep_job_directory_suffix_is_readable_or_a_stable_hash():
+    from fedpoison.cli import sweep_job_suffix
+
+    assert sweep_job_suffix("") == ""
+    assert sweep_job_suffix("num_rounds=50,training.lr=0.1") == "-num_rounds=50,training.lr=0.1"
+    unsafe = "dataset.root=/data/mnist"
+    assert sweep_job_suffix(unsafe) == sweep_job_suffix(unsafe)
+    assert len(sweep_job_suffix(unsafe)) == 11 and "/" not in sweep_job_suffix(unsafe)
+    assert sweep_job_suffix("x=" + "1" * 200) != sweep_job_suffix("x=" + "1" * 199)

@@ -25,8 +25,9 @@ def test_sweep_report_and_resume(tmp_path):
     assert out.returncode == 0, out.stderr
     runs = sorted(p.parent for p in study.rglob("results.json"))
     assert len(runs) == 8
-    assert {p.name.rsplit("-", 1)[0] for p in runs} == {
-        f"{d}-{a}-f1-seed{s}" for d in ("fedavg", "median") for a in ("none", "sign_flip") for s in (0, 1)
+    assert {p.name for p in runs} == {  # named by settings: stable whatever the job order
+        f"{d}-{a}-f1-seed{s}-federation.num_clients=6,num_rounds=2"
+        for d in ("fedavg", "median") for a in ("none", "sign_flip") for s in (0, 1)
     }
     finals: dict[tuple[str, str], list[float]] = {}
     for run in runs:
@@ -48,7 +49,8 @@ def test_sweep_report_and_resume(tmp_path):
     for png in ("accuracy_vs_round.png", "heatmap.png", "accuracy_vs_malicious.png"):
         assert (study / png).read_bytes()[:4] == b"\x89PNG"
 
-    again = _run(["-m", "fedpoison", *SWEEP, f"hydra.sweep.dir={study}", "resume=true"])
+    reordered = [*SWEEP[:1], "defense=median,fedavg", "attack=sign_flip,none", "seed=1,0", *SWEEP[4:]]
+    again = _run(["-m", "fedpoison", *reordered, f"hydra.sweep.dir={study}", "resume=true"])
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already complete") == 8
 
