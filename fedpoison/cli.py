@@ -93,8 +93,6 @@ def _summary(results: dict[str, Any]) -> str:
 
 def _same_run(done: dict[str, Any], cfg: DictConfig) -> bool:
     """Whether a finished ``results.json`` came from this configuration (display flags aside)."""
-    from omegaconf import OmegaConf
-
     from fedpoison.config import config_changes
 
     now = OmegaConf.to_container(cfg, resolve=True)
