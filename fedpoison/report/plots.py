@@ -145,7 +145,8 @@ def accuracy_vs_malicious(summary: Summary, path: Path) -> None:
     for cell in summary.cells.values():
         lines[(cell.dataset, cell.variant, cell.defense, cell.attack)].append(cell)
     fields = _label_fields(summary.cells.values(), skip=("num_malicious",))
-    fig = Figure(figsize=(9.0, 4.5), layout="constrained")
+    height = max(4.5, 0.2 * len(lines) + 1.0)  # room for the legend beside the axes
+    fig = Figure(figsize=(9.0, height), layout="constrained")
     ax = fig.subplots()
     for index, cells in enumerate(lines.values()):
         cells.sort(key=lambda c: c.num_malicious)
