@@ -21,8 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from fedpoison.report.collect import NO_ATTACK
-from fedpoison.report.summary import Cell, Summary, TableKey
+from fedpoison.report.summary import Cell, Summary, TableKey, attack_label, attack_order
 
 MAX_LINES = 12
 MAX_PANELS = 6
@@ -77,7 +76,7 @@ def accuracy_vs_round(summary: Summary, path: Path) -> None:
     fields = _label_fields(cells, skip=("attack",) if split else ())
     fig = Figure(figsize=(9.0, 3.6 * len(panels)), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
-    names = sorted(panels, key=lambda a: (a != NO_ATTACK, a))
+    names = sorted(panels, key=attack_order)
     for ax, attack in zip(axes, names, strict=True):
         for index, cell in enumerate(panels[attack]):
             mean, half = _band(cell.curve)
@@ -125,7 +124,7 @@ def heatmap(summary: Summary, path: Path) -> None:
     cmap = colormaps["viridis" if summary.higher_is_better else "viridis_r"]
     for ax, (table, defenses, attacks, values) in zip(axes, grids, strict=False):
         image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(len(attacks)), ["no attack" if a == NO_ATTACK else a for a in attacks])
+        ax.set_xticks(range(len(attacks)), [attack_label(a) for a in attacks])
         ax.set_yticks(range(len(defenses)), defenses)
         ax.tick_params(axis="x", labelrotation=30)
         ax.set_title(", ".join(filter(None, (table[0], table[1], f"f = {table[2]}"))))

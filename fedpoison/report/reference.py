@@ -18,12 +18,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedpoison.report.collect import NO_ATTACK
-from fedpoison.report.summary import Cell, Summary, TableKey, mean_std
+from fedpoison.report.summary import Cell, Summary, TableKey, attack_label, attack_order, mean_std
+from fedpoison.report.tables import MISSING, markdown_row, table_title
 
 COLUMNS = ("defense", "attack", "error", "asr")
 REQUIRED = COLUMNS[:3]
-_MISSING = "–"
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def _compare(mine: float | None, theirs: float | None, tolerance: float) -> tupl
 
 
 def _number(value: float | None, digits: int) -> str:
-    return _MISSING if value is None else f"{value:.{digits}f}"
+    return MISSING if value is None else f"{value:.{digits}f}"
 
 
 def _cell(
@@ -114,12 +113,12 @@ def _cell(
             text, beyond = _compare(ours.get(name), published.get(name), tolerance)
             parts.append(f"**{label}{text}**" if beyond else f"{label}{text}")
             far += [f"{label or 'error '}{text}"] if beyond else []
-    return ", ".join(parts) or _MISSING, far
+    return ", ".join(parts) or MISSING, far
 
 
 def _attacks(summary: Summary, table: TableKey, reference: Reference) -> list[str]:
     ours = summary.attacks(table)
-    extra = sorted({a for _, a in reference.values} - set(ours), key=lambda a: (a != NO_ATTACK, a))
+    extra = sorted({a for _, a in reference.values} - set(ours), key=attack_order)
     return ours + extra
 
 
@@ -135,14 +134,14 @@ def markdown_section(summary: Summary, reference: Reference, tolerance: float) -
     published_defenses = {d for d, _ in reference.values}
     tables = summary.tables()
     for table in tables:
-        if len(tables) > 1:
-            dataset, variant, f = table
-            lines += [f"### {', '.join(filter(None, (dataset, variant, f'f = {f}')))}", ""]
+        lines += [f"### {table_title(summary, table)}", ""] if len(tables) > 1 else []
         attacks = _attacks(summary, table, reference)
         ours = summary.defenses(table)
         defenses = ours + sorted(published_defenses - set(ours))
-        names = ["no attack" if a == NO_ATTACK else a for a in attacks]
-        lines += ["| " + " | ".join(["defense", *names]) + " |", "| --- " * (len(names) + 1) + "|"]
+        lines += [
+            markdown_row(["defense", *map(attack_label, attacks)]),
+            markdown_row(["---"] * (len(attacks) + 1)),
+        ]
         far: list[str] = []
         for defense in defenses:
             texts = []
@@ -151,7 +150,7 @@ def markdown_section(summary: Summary, reference: Reference, tolerance: float) -
                 text, beyond = _cell(own, reference.values.get((defense, attack), {}), tolerance)
                 texts.append(text)
                 far += [f"{defense} × {attack}: {item}" for item in beyond]
-            lines.append("| " + " | ".join([defense, *texts]) + " |")
+            lines.append(markdown_row([defense, *texts]))
         lines.append("")
         if far:
             lines += [f"Differences larger than {tolerance:g} ({len(far)}):", ""]

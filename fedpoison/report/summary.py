@@ -104,11 +104,17 @@ def make_cell(runs: tuple[Run, ...], metric: str) -> Cell:
     )
 
 
+def attack_label(attack: str) -> str:
+    """An attack's column or axis label (``none`` reads "no attack")."""
+    return "no attack" if attack == NO_ATTACK else attack
+
+
 def _defense_order(name: str) -> tuple[bool, str]:
     return name != REFERENCE_DEFENSE, name
 
 
-def _attack_order(name: str) -> tuple[bool, str]:
+def attack_order(name: str) -> tuple[bool, str]:
+    """Sort key of attacks: no attack first, then by name."""
     return name != NO_ATTACK, name
 
 
@@ -152,7 +158,7 @@ class Summary:
         names = {c.attack for k, c in self.cells.items() if (k[0], k[1], k[4]) == table}
         if self.no_attack_f(table) is not None:
             names.add(NO_ATTACK)
-        return sorted(names, key=_attack_order)
+        return sorted(names, key=attack_order)
 
     def worst_case(self, table: TableKey, defense: str) -> Cell | None:
         """The attacked cell of ``defense`` with the worst mean metric."""

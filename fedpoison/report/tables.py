@@ -16,10 +16,11 @@ from fedpoison.report.summary import (
     Cell,
     Summary,
     TableKey,
+    attack_label,
     mean_std,
 )
 
-_MISSING = "–"
+MISSING = "–"
 
 
 def _csv_value(value: object) -> object:
@@ -82,7 +83,8 @@ def _header(study: Study, summary: Summary) -> list[str]:
     ]
 
 
-def _heading(summary: Summary, table: TableKey) -> str:
+def table_title(summary: Summary, table: TableKey) -> str:
+    """What sets ``table`` apart from the study's other tables (``Results`` when alone)."""
     dataset, variant, f = table
     tables = summary.tables()
     parts = [
@@ -90,12 +92,12 @@ def _heading(summary: Summary, table: TableKey) -> str:
         variant,
         f"f = {f}" if len({t[2] for t in tables}) > 1 else "",
     ]
-    return "## " + (", ".join(filter(None, parts)) or "Results")
+    return ", ".join(filter(None, parts)) or "Results"
 
 
 def _cell_text(cell: Cell | None) -> str:
     if cell is None:
-        return _MISSING
+        return MISSING
     text = f"{cell.mean:.4f} ± {cell.std:.4f} (n={cell.n_seeds})"
     if cell.asr is not None:
         asr_mean, asr_std = mean_std(cell.asr)
@@ -104,30 +106,30 @@ def _cell_text(cell: Cell | None) -> str:
 
 
 def _rate(value: float | None) -> str:
-    return _MISSING if value is None else f"{value:.4f}"
+    return MISSING if value is None else f"{value:.4f}"
 
 
-def _row(cells: Iterable[str]) -> str:
+def markdown_row(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
 def _table(summary: Summary, table: TableKey) -> list[str]:
     attacks = summary.attacks(table)
-    names = ["no attack" if a == NO_ATTACK else a for a in attacks]
+    names = [attack_label(a) for a in attacks]
     lines = [
-        _row(["defense", *names, "worst case", "benign cost"]),
-        _row(["---"] * (len(names) + 3)),
+        markdown_row(["defense", *names, "worst case", "benign cost"]),
+        markdown_row(["---"] * (len(names) + 3)),
     ]
     for defense in summary.defenses(table):
         worst = summary.worst_case(table, defense)
         cost = summary.benign_cost(table, defense)
         lines.append(
-            _row(
+            markdown_row(
                 [
                     defense,
                     *(_cell_text(summary.cell(table, defense, a)) for a in attacks),
-                    _MISSING if worst is None else f"{worst.mean:.4f} ({worst.attack})",
-                    _MISSING if cost is None else f"{cost:+.4f}",
+                    MISSING if worst is None else f"{worst.mean:.4f} ({worst.attack})",
+                    MISSING if cost is None else f"{cost:+.4f}",
                 ]
             )
         )
@@ -145,15 +147,15 @@ def _detection(summary: Summary, table: TableKey) -> list[str]:
         "Detection (precision / recall of the rejected clients, mean over rounds and seeds "
         "where defined):",
         "",
-        _row(["defense", *attacks]),
-        _row(["---"] * (len(attacks) + 1)),
+        markdown_row(["defense", *attacks]),
+        markdown_row(["---"] * (len(attacks) + 1)),
     ]
     for defense in summary.defenses(table):
         cells = [summary.cell(table, defense, a) for a in attacks]
         texts = [
-            _MISSING if c is None else f"{_rate(c.precision)} / {_rate(c.recall)}" for c in cells
+            MISSING if c is None else f"{_rate(c.precision)} / {_rate(c.recall)}" for c in cells
         ]
-        lines.append(_row([defense, *texts]))
+        lines.append(markdown_row([defense, *texts]))
     return lines
 
 
@@ -162,7 +164,7 @@ def markdown(study: Study, summary: Summary, extra: list[str] | None = None) -> 
     after the tables."""
     lines = _header(study, summary)
     for table in summary.tables():
-        lines += [_heading(summary, table), "", *_table(summary, table), ""]
+        lines += [f"## {table_title(summary, table)}", "", *_table(summary, table), ""]
         detection = _detection(summary, table)
         lines += [*detection, ""] if detection else []
     lines += extra or []
