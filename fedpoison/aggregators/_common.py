@@ -14,8 +14,8 @@ import torch
 T = TypeVar("T")
 
 
-def check_updates(updates: torch.Tensor, rule: str) -> int:
-    """Validate an ``(n, d)`` floating matrix with finite entries; return ``n``."""
+def check_shape(updates: torch.Tensor, rule: str) -> int:
+    """Validate an ``(n, d)`` floating matrix with ``n ≥ 1``; return ``n``."""
     if updates.ndim != 2 or not updates.is_floating_point():
         raise ValueError(
             f"{rule}: updates must be a 2-D floating tensor (n, d), "
@@ -23,13 +23,28 @@ def check_updates(updates: torch.Tensor, rule: str) -> int:
         )
     if updates.shape[0] < 1:
         raise ValueError(f"{rule}: needs n ≥ 1 rows, got n=0")
+    return int(updates.shape[0])
+
+
+def check_updates(updates: torch.Tensor, rule: str) -> int:
+    """Validate an ``(n, d)`` floating matrix with finite entries; return ``n``."""
+    n = check_shape(updates, rule)
     if bool(torch.isfinite(updates.sum())):  # fast path; a finite sum ⇒ every entry finite
-        return int(updates.shape[0])
+        return n
     bad = ~torch.isfinite(updates).all(dim=1)  # the sum may also overflow for finite rows
     if bool(bad.any()):
         rows = bad.nonzero().flatten().tolist()
         raise ValueError(f"{rule}: updates contain NaN/Inf in rows {rows}")
-    return int(updates.shape[0])
+    return n
+
+
+def checked(result: torch.Tensor, updates: torch.Tensor, rule: str) -> torch.Tensor:
+    """``result``, computed from ``updates`` (already through :func:`check_shape`) by sums
+    that carry any NaN/Inf entry into it: :func:`check_updates` runs only when ``result`` is
+    not finite, which spares the common case a pass over the data."""
+    if not bool(torch.isfinite(result).all()):
+        check_updates(updates, rule)
+    return result
 
 
 def check_f(rule: str, n: int, f: int, ok: bool, bound: str) -> None:
@@ -40,17 +55,32 @@ def check_f(rule: str, n: int, f: int, ok: bool, bound: str) -> None:
         raise ValueError(f"{rule}: needs {bound}, got n={n}, f={f}")
 
 
+def _boundary(
+    scores: torch.Tensor, m: int, errors: torch.Tensor | float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sure, tied)``: the scores surely below the ``m``-th lowest, and those whose error
+    interval overlaps its own (the ``m``-th lowest included)."""
+    errors = torch.as_tensor(errors, dtype=scores.dtype, device=scores.device).expand_as(scores)
+    t = torch.sort(scores, stable=True).indices[m - 1]
+    slack = errors + errors[t]
+    return scores < scores[t] - slack, (scores - scores[t]).abs() <= slack
+
+
 def lowest(scores: torch.Tensor, m: int, errors: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Boolean mask of the ``m`` lowest ``scores``. A score whose error interval (``errors``,
     per score or one for all) overlaps that of the ``m``-th lowest is a tie; ties are broken
     by the lowest index."""
-    errors = torch.as_tensor(errors, dtype=scores.dtype, device=scores.device).expand_as(scores)
-    t = torch.sort(scores, stable=True).indices[m - 1]
-    slack = errors + errors[t]
-    sure = scores < scores[t] - slack
-    tied = (scores - scores[t]).abs() <= slack
+    sure, tied = _boundary(scores, m, errors)
     need = m - int(sure.sum())
     return sure | (tied & (torch.cumsum(tied.to(torch.int64), 0) <= need))
+
+
+def undecided(scores: torch.Tensor, m: int, errors: torch.Tensor | float) -> torch.Tensor:
+    """Boolean mask of the scores whose membership in the ``m`` lowest a more precise
+    computation could change: the ties with the ``m``-th lowest (see :func:`lowest`) when
+    there are more of them than places left; none otherwise."""
+    sure, tied = _boundary(scores, m, errors)
+    return tied if int(tied.sum()) > m - int(sure.sum()) else torch.zeros_like(tied)
 
 
 def sort_rows(x: torch.Tensor, owned: bool = False) -> torch.Tensor:

@@ -13,11 +13,24 @@ or matmul turns into ``inf``. Every helper here returns finite results for finit
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 
-BLOCK_ELEMENTS = 1 << 24
-"""Entries per column block of a Gram accumulation (128 MiB in float64)."""
+BLOCK_ELEMENTS = 1 << 21
+"""Entries per column block of a Gram accumulation (16 MiB in float64: the reused buffer
+stays in cache, which makes the copy and the centring nearly free)."""
+
+DRAFT_BLOCK = 1 << 14
+"""Columns per float32 block of :func:`draft_gram` (a block of 100 rows stays in cache)."""
+
+DRAFT_EPS = 8.0 * torch.finfo(torch.float32).eps * DRAFT_BLOCK**0.5
+"""Bound on the relative rounding of a draft distance, ``d_ij`` to ``DRAFT_EPS·(sq_i + sq_j)``:
+float32 dot products over ``DRAFT_BLOCK`` terms (the same probabilistic 8·ε·√k bound as the
+exact path's ε·√d)."""
+
+DRAFT_UNDERFLOW = 4.0 * 2.0**-149
+"""Absolute rounding per column of a draft distance when float32 products underflow."""
 
 
 def work_dtype(x: torch.Tensor) -> torch.dtype:
@@ -69,24 +82,32 @@ def row_dots(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return dots
 
 
-def gram(
-    x: torch.Tensor, shift: torch.Tensor | None = None, centre: bool = False
-) -> tuple[torch.Tensor, float]:
-    """``(G, scale)``: the Gram matrix ``W Wᵀ / scale²`` of ``W = x + shift`` (each row shifted),
-    optionally centred on the column means, accumulated in the work dtype over column blocks.
-
-    ``scale`` is 1 unless the largest |entry| could overflow the squares, then that entry.
-    """
-    n, d = x.shape
-    dtype = work_dtype(x)
+def _overflow_scale(x: torch.Tensor, shift: torch.Tensor | None, dtype: torch.dtype) -> float:
+    """1 when the squares of ``x + shift`` summed over a row cannot overflow ``dtype`` (always
+    so for float32 input in float64: no pass over the data), else the largest |entry|."""
+    d = max(x.shape[1], 1)
+    limit = math.sqrt(torch.finfo(dtype).max / (4.0 * d))
+    if torch.finfo(x.dtype).max <= limit / 2.0:
+        return 1.0
     big = max_abs(x) + (0.0 if shift is None else max_abs(shift))
-    limit = math.sqrt(torch.finfo(dtype).max / (4.0 * max(d, 1)))
-    scale = big if big > limit else 1.0
-    out = torch.zeros((n, n), dtype=dtype, device=x.device)
-    step = min(d, max(1, BLOCK_ELEMENTS // max(n, 1)))
-    buffer = torch.empty((n, step), dtype=dtype, device=x.device)  # reused: no page faults
+    return big if big > limit else 1.0
+
+
+def _blocks(
+    x: torch.Tensor,
+    dtype: torch.dtype,
+    shift: torch.Tensor | None = None,
+    centre: bool = False,
+    scale: float = 1.0,
+    elements: int = BLOCK_ELEMENTS,
+) -> Iterator[torch.Tensor]:
+    """Column blocks of ``(x + shift) / scale`` in ``dtype``, each centred on its column means
+    if asked, written into one reused buffer (no page faults, no full copy of ``x``)."""
+    n, d = x.shape
+    step = min(d, max(1, elements // max(n, 1)))
+    buffer = torch.empty((n, step), dtype=dtype, device=x.device)
     average = torch.full((n,), 1.0 / n, dtype=dtype, device=x.device)
-    for start in range(0, d, step):  # column blocks bound the float64 working memory
+    for start in range(0, d, step):
         w = buffer[:, : min(step, d - start)]
         w.copy_(x[:, start : start + step])
         if shift is not None:
@@ -95,8 +116,49 @@ def gram(
             w -= average @ w  # the column means, as a matrix-vector product
         if scale != 1.0:
             w /= scale
+        yield w
+
+
+def gram(
+    x: torch.Tensor, shift: torch.Tensor | None = None, centre: bool = False
+) -> tuple[torch.Tensor, float]:
+    """``(G, scale)``: the Gram matrix ``W Wᵀ / scale²`` of ``W = x + shift`` (each row shifted),
+    optionally centred on the column means, accumulated in the work dtype over column blocks.
+
+    ``scale`` is 1 unless the largest |entry| could overflow the squares, then that entry.
+    """
+    dtype = work_dtype(x)
+    scale = _overflow_scale(x, shift, dtype)
+    out = torch.zeros((x.shape[0], x.shape[0]), dtype=dtype, device=x.device)
+    for w in _blocks(x, dtype, shift, centre, scale):
         out.addmm_(w, w.T)
     return out, scale
+
+
+def draft_gram(x: torch.Tensor) -> torch.Tensor:
+    """Gram matrix ``x xᵀ`` of a float32 ``x``: float32 products over column blocks of
+    ``DRAFT_BLOCK`` columns (views, no copy), the blocks summed in the work dtype. It costs
+    about one float32 matmul; its rounding is bounded by :data:`DRAFT_EPS` (may hold ``inf``
+    when squares overflow float32). Not centred: see :class:`PairwiseSquaredDistances`."""
+    out = torch.zeros((x.shape[0], x.shape[0]), dtype=work_dtype(x), device=x.device)
+    for start in range(0, x.shape[1], DRAFT_BLOCK):
+        block = x[:, start : start + DRAFT_BLOCK]
+        out += block @ block.T
+    return out
+
+
+def gram_rows(x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(G_rows, sq)`` in the work dtype for a float32 ``x`` (whose squares cannot overflow
+    it): the Gram rows ``(len(rows), n)`` of ``rows`` and every row's squared norm ``(n,)``,
+    in one pass over column blocks. Not centred (see :meth:`PairwiseSquaredDistances.refine`).
+    """
+    dtype = work_dtype(x)
+    g = torch.zeros((len(rows), x.shape[0]), dtype=dtype, device=x.device)
+    sq = torch.zeros(x.shape[0], dtype=dtype, device=x.device)
+    for w in _blocks(x, dtype):
+        sq += torch.linalg.vector_norm(w, dim=1).square()
+        g.addmm_(w[rows], w.T)
+    return g, sq
 
 
 def cosine_matrix(x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
@@ -120,30 +182,78 @@ class PairwiseSquaredDistances:
     distance — the Gram matrix is recomputed about the most central row (smallest median
     distance to the others).
 
+    ``draft=True`` (float32 input at the highest matmul precision) starts from the faster,
+    uncentred :func:`draft_gram`, whose bound is ``DRAFT_EPS`` instead of ``ε``; a caller that
+    cannot decide from the draft calls :meth:`refine` on the rows concerned, which recomputes
+    their distances as the exact path would. Overflow, or rows far from the origin compared
+    with their spread (the same ``RECENTRE`` test), falls back to the exact path at once.
+
     ``scaled`` holds the distances divided by ``scale²`` (selection compares these;
-    :attr:`values` multiplies back); :meth:`errors` bounds the rounding of a sum of
-    distances per row, so that scores equal in exact arithmetic count as ties (broken by the
-    lowest index).
+    :attr:`values` multiplies back); ``tolerance`` bounds the rounding of each entry and
+    :meth:`errors` that of a sum of entries per row, so that scores equal in exact arithmetic
+    count as ties (broken by the lowest index). ``exact`` marks the rows whose distances are
+    all known to the exact path's precision.
     """
 
     RECENTRE = 1e3
 
-    def __init__(self, updates: torch.Tensor) -> None:
+    def __init__(self, updates: torch.Tensor, draft: bool = False) -> None:
+        self._updates = updates
         self._eps = 8.0 * torch.finfo(work_dtype(updates)).eps * max(updates.shape[1], 1) ** 0.5
-        self._set(*gram(updates, centre=True))
-        offdiag = self.scaled[
-            ~torch.eye(len(self.scaled), dtype=torch.bool, device=self.scaled.device)
-        ]
-        if offdiag.numel() and float(self.sq.median()) > self.RECENTRE * float(offdiag.median()):
+        n = updates.shape[0]
+        draft = (
+            draft
+            and updates.dtype == torch.float32
+            and work_dtype(updates) == torch.float64
+            and torch.get_float32_matmul_precision() == "highest"
+        )
+        if draft:
+            d = updates.shape[1]
+            eps = DRAFT_EPS * min(1.0, d / DRAFT_BLOCK) ** 0.5  # blocks of min(d, DRAFT_BLOCK)
+            self._set(draft_gram(updates), 1.0, eps, DRAFT_UNDERFLOW * d)
+            if bool(torch.isfinite(self.scaled).all()) and not self._off_centre():
+                self.exact = torch.zeros(n, dtype=torch.bool, device=updates.device)
+                return
+        self._set(*gram(updates, centre=True), self._eps)
+        if self._off_centre():
             central = int(torch.argmin(self.scaled.median(dim=1).values))
-            self._set(*gram(updates, shift=-updates[central]))
+            self._set(*gram(updates, shift=-updates[central]), self._eps)
+        self.exact = torch.ones(n, dtype=torch.bool, device=updates.device)
 
-    def _set(self, g: torch.Tensor, scale: float) -> None:
+    def _off_centre(self) -> bool:
+        """Whether the centre lies far outside the bulk of the rows (see the class doc)."""
+        n = len(self.scaled)
+        offdiag = self.scaled[~torch.eye(n, dtype=torch.bool, device=self.scaled.device)]
+        return bool(offdiag.numel()) and float(self.sq.median()) > self.RECENTRE * float(
+            offdiag.median()
+        )
+
+    def _set(self, g: torch.Tensor, scale: float, eps: float, floor: float = 0.0) -> None:
         self.scale = scale
         self.sq = g.diagonal().clone()
         dist = (self.sq[:, None] + self.sq[None, :] - 2.0 * g).clamp_min(0.0)
         dist.fill_diagonal_(0.0)
         self.scaled = dist
+        self.tolerance = eps * (self.sq[:, None] + self.sq[None, :]) + floor
+
+    def refine(self, rows: torch.Tensor) -> None:
+        """Recompute the distances of the rows in the boolean mask ``rows`` (and, by symmetry,
+        to them) in the work dtype, with the exact path's rounding bound.
+
+        Like the draft, not centred: the draft is only kept when the rows lie within
+        ``RECENTRE`` times their spread of the origin, where the work dtype's ``ε`` is still
+        far below the draft's bound."""
+        index = (rows & ~self.exact).nonzero().flatten()
+        if len(index) == 0:
+            return
+        g, sq = gram_rows(self._updates, index)
+        dist = (sq[index, None] + sq[None, :] - 2.0 * g).clamp_min(0.0)
+        dist[torch.arange(len(index), device=dist.device), index] = 0.0
+        tolerance = self._eps * (sq[index, None] + sq[None, :])
+        for target, values in ((self.scaled, dist), (self.tolerance, tolerance)):
+            target[index] = values
+            target[:, index] = values.T
+        self.exact[index] = True
 
     @property
     def values(self) -> torch.Tensor:
@@ -152,4 +262,4 @@ class PairwiseSquaredDistances:
 
     def errors(self, rows: torch.Tensor) -> torch.Tensor:
         """Rounding bound ``(n,)`` of ``Σ_j scaled[i, rows[i, j]]`` for index rows ``(n, k)``."""
-        return self._eps * (rows.shape[1] * self.sq + self.sq[rows].sum(dim=1))
+        return self.tolerance.gather(1, rows).sum(dim=1)

@@ -21,10 +21,10 @@ from typing import ClassVar
 
 import torch
 
-from fedpoison.aggregators._common import check_f, check_updates, lowest, sort_rows
+from fedpoison.aggregators._common import check_f, check_updates, sort_rows
 from fedpoison.aggregators._linalg import PairwiseSquaredDistances
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
-from fedpoison.aggregators.krum import scores_from_distances
+from fedpoison.aggregators.krum import lowest_scores
 from fedpoison.aggregators.median import median_of_sorted
 
 
@@ -45,8 +45,7 @@ def bulyan_select(updates: torch.Tensor, f: int) -> torch.Tensor:
             chosen |= ~chosen
             break
         # chosen rows neither compete nor count as neighbours: Krum on R alone
-        scores, errors = scores_from_distances(pd, max(1, left - f - 2), removed=chosen)
-        chosen |= lowest(scores.masked_fill(chosen, float("inf")), 1, errors)
+        chosen |= lowest_scores(pd, max(1, left - f - 2), 1, removed=chosen)
     return chosen
 
 

@@ -6,7 +6,8 @@ Krum returns the row of lowest score; ties (equal up to floating-point rounding)
 lowest index. Requires ``n ≥ 2f+3`` (the paper's ``2f+2 < n``). REFERENCES D1.
 
 All distances come from one Gram matrix (:class:`PairwiseSquaredDistances`), never from a
-loop over pairs.
+loop over pairs. For float32 updates that Gram matrix is a float32 draft; the few rows whose
+rank it cannot settle are recomputed in float64, so the selection is the exact one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from typing import ClassVar
 
 import torch
 
-from fedpoison.aggregators._common import check_f, check_updates, lowest
+from fedpoison.aggregators._common import (
+    check_f,
+    check_shape,
+    check_updates,
+    checked,
+    lowest,
+    undecided,
+)
 from fedpoison.aggregators._linalg import PairwiseSquaredDistances
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
 
@@ -38,6 +46,22 @@ def scores_from_distances(
     return values.sum(dim=1), pd.errors(rows)
 
 
+def lowest_scores(
+    pd: PairwiseSquaredDistances, neighbours: int, m: int, removed: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Boolean mask of the ``m`` rows (outside ``removed``) of lowest Krum score, ties → lowest
+    index. Rows too close to the boundary to decide from draft distances are refined first,
+    so the mask is the one exact distances give."""
+    while True:
+        scores, errors = scores_from_distances(pd, neighbours, removed)
+        if removed is not None:
+            scores = scores.masked_fill(removed, float("inf"))
+        unsure = undecided(scores, m, errors) & ~pd.exact
+        if not bool(unsure.any()):
+            return lowest(scores, m, errors)
+        pd.refine(unsure)
+
+
 def krum_scores(updates: torch.Tensor, f: int) -> torch.Tensor:
     """Krum scores ``(n,)``: sum of squared distances to the ``n−f−2`` nearest other rows.
 
@@ -52,12 +76,13 @@ def krum_scores(updates: torch.Tensor, f: int) -> torch.Tensor:
 def krum_select(updates: torch.Tensor, f: int, m: int, rule: str) -> torch.Tensor:
     """Boolean mask ``(n,)`` of the ``m`` rows with the lowest Krum scores (computed once,
     ties → lowest index). Shared by Krum and Multi-Krum."""
-    n = check_updates(updates, rule)
+    n = check_shape(updates, rule)
     check_krum(rule, n, f)
     if not 1 <= m <= n:
         raise ValueError(f"{rule}: needs 1 ≤ m ≤ n, got n={n}, f={f}, m={m}")
-    scores, errors = scores_from_distances(PairwiseSquaredDistances(updates), n - f - 2)
-    return lowest(scores, m, errors)
+    pd = PairwiseSquaredDistances(updates, draft=True)
+    checked(pd.sq, updates, rule)  # squared norms carry any NaN/Inf: no separate pass
+    return lowest_scores(pd, n - f - 2, m)
 
 
 def krum_index(updates: torch.Tensor, f: int) -> int:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import torch
 
-from fedpoison.aggregators._common import check_updates, uniform
+from fedpoison.aggregators._common import check_shape, checked, uniform
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
 
 
@@ -40,10 +40,10 @@ def normalised_weights(
 
 def mean(updates: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """(Weighted) average of the rows ``(d,)``; weights are normalised to sum to one."""
-    n = check_updates(updates, "mean")
+    n = check_shape(updates, "mean")
     if weights is None:
-        return updates.mean(dim=0)
-    return normalised_weights(weights, n, updates, "mean") @ updates
+        return checked(updates.mean(dim=0), updates, "mean")
+    return checked(normalised_weights(weights, n, updates, "mean") @ updates, updates, "mean")
 
 
 @AGGREGATORS.register("fedavg")
@@ -63,7 +63,7 @@ class FedAvg(Aggregator):
         self.weighted = weighted
 
     def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
-        n = check_updates(updates, self.name)
+        n = check_shape(updates, self.name)
         counts = ctx.num_examples if self.weighted else None
         weights = normalised_weights(counts, n, updates, self.name)
-        return AggregationResult(weights @ updates, weights)
+        return AggregationResult(checked(weights @ updates, updates, self.name), weights)

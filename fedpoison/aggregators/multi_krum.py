@@ -21,9 +21,16 @@ def multi_krum_mask(updates: torch.Tensor, f: int, m: int | None = None) -> torc
     return krum_select(updates, f, n - f if m is None else m, "multi_krum")
 
 
+def multi_krum_weights(updates: torch.Tensor, f: int, m: int | None = None) -> torch.Tensor:
+    """Weights ``(n,)``: ``1/m`` on the selected rows, 0 on the others."""
+    mask = multi_krum_mask(updates, f, m)
+    return mask.to(updates.dtype) / int(mask.sum())
+
+
 def multi_krum(updates: torch.Tensor, f: int, m: int | None = None) -> torch.Tensor:
-    """Mean ``(d,)`` of the ``m`` lowest-score rows (``m=None`` → ``n−f``)."""
-    return updates[multi_krum_mask(updates, f, m)].mean(dim=0)
+    """Mean ``(d,)`` of the ``m`` lowest-score rows (``m=None`` → ``n−f``), as one
+    matrix-vector product (no copy of the selected rows)."""
+    return multi_krum_weights(updates, f, m) @ updates
 
 
 @AGGREGATORS.register("multi_krum")
@@ -47,6 +54,5 @@ class MultiKrum(Aggregator):
             raise ValueError(f"{self.name}: needs 1 ≤ m ≤ n, got n={n}, f={f}, m={self.m}")
 
     def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
-        mask = multi_krum_mask(updates, ctx.f, self.m)
-        weights = mask.to(updates.dtype) / int(mask.sum())
-        return AggregationResult(updates[mask].mean(dim=0), weights)
+        weights = multi_krum_weights(updates, ctx.f, self.m)
+        return AggregationResult(weights @ updates, weights)
