@@ -7,7 +7,10 @@ or matmul turns into ``inf``. Every helper here returns finite results for finit
   overflowed or underflowed in float64 on rows scaled by their largest entry;
 - Gram matrices are accumulated in float64 (the "work dtype"; float32 on MPS, which lacks
   float64) over column blocks, so no full float64 copy of the ``(n, d)`` matrix is made, and
-  are scaled by the largest entry only when squares could overflow float64.
+  are scaled by the largest entry only when squares could overflow float64;
+- Krum-type selection may start from a float32 draft of the Gram matrix (about one float32
+  matmul) with a rounding bound per distance, and recompute in float64 only the rows whose
+  rank the draft cannot settle (:class:`PairwiseSquaredDistances`).
 """
 
 from __future__ import annotations
@@ -99,12 +102,11 @@ def _blocks(
     shift: torch.Tensor | None = None,
     centre: bool = False,
     scale: float = 1.0,
-    elements: int = BLOCK_ELEMENTS,
 ) -> Iterator[torch.Tensor]:
     """Column blocks of ``(x + shift) / scale`` in ``dtype``, each centred on its column means
     if asked, written into one reused buffer (no page faults, no full copy of ``x``)."""
     n, d = x.shape
-    step = min(d, max(1, elements // max(n, 1)))
+    step = min(d, max(1, BLOCK_ELEMENTS // max(n, 1)))
     buffer = torch.empty((n, step), dtype=dtype, device=x.device)
     average = torch.full((n,), 1.0 / n, dtype=dtype, device=x.device)
     for start in range(0, d, step):
@@ -201,13 +203,12 @@ class PairwiseSquaredDistances:
         self._updates = updates
         self._eps = 8.0 * torch.finfo(work_dtype(updates)).eps * max(updates.shape[1], 1) ** 0.5
         n = updates.shape[0]
-        draft = (
+        if (
             draft
             and updates.dtype == torch.float32
             and work_dtype(updates) == torch.float64
-            and torch.get_float32_matmul_precision() == "highest"
-        )
-        if draft:
+            and torch.get_float32_matmul_precision() == "highest"  # no TF32/bf16 products
+        ):
             d = updates.shape[1]
             eps = DRAFT_EPS * min(1.0, d / DRAFT_BLOCK) ** 0.5  # blocks of min(d, DRAFT_BLOCK)
             self._set(draft_gram(updates), 1.0, eps, DRAFT_UNDERFLOW * d)
