@@ -103,9 +103,10 @@ class _ClientRuntime:
 _RUNTIMES: dict[str, _ClientRuntime] = {}
 
 
-def _runtime(spec: ClientSpec) -> _ClientRuntime:
-    """One runtime per spec per process (Ray actors and the inline engine reuse it)."""
-    key = repr(spec)
+def _runtime(spec: ClientSpec, key: str | None = None) -> _ClientRuntime:
+    """One runtime per spec per process (Ray actors and the inline engine reuse it);
+    ``key`` is ``repr(spec)``, passed by callers that computed it once."""
+    key = repr(spec) if key is None else key
     if key not in _RUNTIMES:
         _RUNTIMES[key] = _ClientRuntime(spec)
     return _RUNTIMES[key]
@@ -119,10 +120,11 @@ def warm_up(spec: ClientSpec) -> None:
 def make_client_app(spec: ClientSpec) -> ClientApp:
     """The ClientApp for ``spec``; cheap to pickle (data is loaded inside each process)."""
     app = ClientApp(mods=build_privacy(spec.privacy).client_mods(spec.federation.seed))
+    key = repr(spec)  # once, not per message
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        rt = _runtime(spec)
+        rt = _runtime(spec, key)
         pid = int(context.node_config[PARTITION_ID])
         config = msg.content["config"]
         server_round = int(config["server-round"])
@@ -151,7 +153,7 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
 
     @app.evaluate()
     def local_evaluate(msg: Message, context: Context) -> Message:
-        rt = _runtime(spec)
+        rt = _runtime(spec, key)
         pid = int(context.node_config[PARTITION_ID])
         rt.load(msg.content["arrays"])
         x, y = rt.fed.client_data(pid)

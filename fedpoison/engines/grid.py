@@ -8,9 +8,9 @@ Subclasses decide *where* the ClientApp calls run (:class:`InlineGrid`, ``RayGri
 
 from __future__ import annotations
 
+import itertools
 import time
 import traceback
-import uuid
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 
@@ -45,6 +45,7 @@ class SimulationGrid(Grid):
         self._run = set_server_identity(run_id)
         self._contexts: dict[int, Context] = {}
         self._pending: dict[str, Message] = {}
+        self._ids = itertools.count(1)  # message ids, unique within this grid
 
     # -- Grid API ---------------------------------------------------------------------
     def set_run(self, run: Run) -> None:
@@ -71,7 +72,7 @@ class SimulationGrid(Grid):
         for msg in messages:
             if not 1 <= msg.metadata.dst_node_id <= self.num_nodes:
                 raise ValueError(f"message to unknown node {msg.metadata.dst_node_id}")
-            msg_id = str(uuid.uuid4())
+            msg_id = self._new_id()
             msg.metadata.__dict__["_message_id"] = msg_id
             self._pending[msg_id] = msg
             ids.append(msg_id)
@@ -85,6 +86,9 @@ class SimulationGrid(Grid):
         return self._run_pending(ids, None if timeout is None else time.monotonic() + timeout)
 
     # -- execution --------------------------------------------------------------------
+    def _new_id(self) -> str:
+        return f"{next(self._ids):032x}"
+
     def _context(self, node_id: int) -> Context:
         if node_id not in self._contexts:
             self._contexts[node_id] = Context(
@@ -104,7 +108,7 @@ class SimulationGrid(Grid):
             if reply is None:
                 continue  # missed the deadline: like a reply Flower never delivers
             self._contexts[context.node_id] = context
-            reply.metadata.__dict__["_message_id"] = str(uuid.uuid4())
+            reply.metadata.__dict__["_message_id"] = self._new_id()
             replies.append(reply)
         return replies
 
