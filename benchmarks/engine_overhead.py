@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# engine overhead — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp, "
-          f"median of {args.repeats} alternating repeats")
+          f"warm rounds of {args.repeats} alternating repeats")
     extras = {"ray": ["engine.num_workers=2"], "flower": ["engine.num_cpus_per_client=1"]}
     engines = args.engines.split(",")
     warm: dict[str, list[float]] = {name: [] for name in ["floor", *engines]}

@@ -41,6 +41,14 @@ def work_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.device.type == "mps" else torch.float64
 
 
+def full_float32_products() -> bool:
+    """Whether float32 matmuls run at full float32 precision (no TF32 or bf16 products)."""
+    try:
+        return torch.get_float32_matmul_precision() == "highest"
+    except RuntimeError:  # precision set per backend with torch's newer API: assume reduced
+        return False
+
+
 def max_abs(x: torch.Tensor) -> float:
     """Largest |entry| (0 for an empty tensor), without an ``abs`` copy."""
     if x.numel() == 0:
@@ -207,7 +215,7 @@ class PairwiseSquaredDistances:
             draft
             and updates.dtype == torch.float32
             and work_dtype(updates) == torch.float64
-            and torch.get_float32_matmul_precision() == "highest"  # no TF32/bf16 products
+            and full_float32_products()
         ):
             d = updates.shape[1]
             eps = DRAFT_EPS * min(1.0, d / DRAFT_BLOCK) ** 0.5  # blocks of min(d, DRAFT_BLOCK)

@@ -75,7 +75,7 @@ def test_large_offset_uses_the_exact_path() -> None:
     assert bool(PairwiseSquaredDistances(x, draft=True).exact.all())
 
 
-def test_float64_and_reduced_precision_skip_the_draft() -> None:
+def test_float64_and_reduced_precision_skip_the_draft(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.randn(10, 30, generator=torch.Generator().manual_seed(3))
     assert bool(PairwiseSquaredDistances(x.double(), draft=True).exact.all())
     before = torch.get_float32_matmul_precision()
@@ -85,6 +85,12 @@ def test_float64_and_reduced_precision_skip_the_draft() -> None:
     finally:
         torch.set_float32_matmul_precision(before)
     assert not bool(PairwiseSquaredDistances(x, draft=True).exact.all())
+
+    def per_backend_api() -> str:  # what torch raises once precision is set per backend
+        raise RuntimeError("PyTorch is checking the matmul precision without a backend name")
+
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", per_backend_api)
+    assert bool(PairwiseSquaredDistances(x, draft=True).exact.all())
 
 
 def test_float32_krum_and_multi_krum_equal_their_float64_selection() -> None:
