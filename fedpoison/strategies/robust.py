@@ -124,14 +124,10 @@ class RobustStrategy(Strategy):
             self._node_of_client, self.participation.clients_per_round, self.seed, server_round
         )
         self._missing = self.availability.missing(self._sampled, self.seed, server_round)
-        round_config = ConfigRecord({**config, "server-round": server_round})  # one for all
+        # one payload shared by every message, as Flower's own strategies do
+        content = RecordDict({"arrays": arrays, "config": ConfigRecord({**config, "server-round": server_round})})
         return [
-            Message(
-                RecordDict({"arrays": arrays, "config": round_config}),
-                self._node_of_client[cid],
-                "train",
-                group_id=str(server_round),
-            )
+            Message(content, self._node_of_client[cid], "train", group_id=str(server_round))
             for cid in self._sampled
             if cid not in self._missing
         ]
