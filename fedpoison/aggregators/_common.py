@@ -11,6 +11,8 @@ from typing import TypeVar
 
 import torch
 
+from fedpoison.finite import all_finite, finite_rows
+
 T = TypeVar("T")
 
 
@@ -29,20 +31,17 @@ def check_shape(updates: torch.Tensor, rule: str) -> int:
 def check_updates(updates: torch.Tensor, rule: str) -> int:
     """Validate an ``(n, d)`` floating matrix with finite entries; return ``n``."""
     n = check_shape(updates, rule)
-    if bool(torch.isfinite(updates.sum())):  # fast path; a finite sum ⇒ every entry finite
+    if all_finite(updates):
         return n
-    bad = ~torch.isfinite(updates).all(dim=1)  # the sum may also overflow for finite rows
-    if bool(bad.any()):
-        rows = bad.nonzero().flatten().tolist()
-        raise ValueError(f"{rule}: updates contain NaN/Inf in rows {rows}")
-    return n
+    rows = (~finite_rows(updates)).nonzero().flatten().tolist()
+    raise ValueError(f"{rule}: updates contain NaN/Inf in rows {rows}")
 
 
 def checked(result: torch.Tensor, updates: torch.Tensor, rule: str) -> torch.Tensor:
     """``result``, computed from ``updates`` (already through :func:`check_shape`) by sums
     that carry any NaN/Inf entry into it: :func:`check_updates` runs only when ``result`` is
     not finite, which spares the common case a pass over the data."""
-    if not bool(torch.isfinite(result).all()):
+    if not all_finite(result):
         check_updates(updates, rule)
     return result
 

@@ -195,8 +195,12 @@ class PairwiseSquaredDistances:
     ``draft=True`` (float32 input at the highest matmul precision) starts from the faster,
     uncentred :func:`draft_gram`, whose bound is ``DRAFT_EPS`` instead of ``ε``; a caller that
     cannot decide from the draft calls :meth:`refine` on the rows concerned, which recomputes
-    their distances as the exact path would. Overflow, or rows far from the origin compared
-    with their spread (the same ``RECENTRE`` test), falls back to the exact path at once.
+    their distances in the work dtype. Overflow, rows so small that float32 underflow
+    dominates the bound, or rows far from the origin compared with their spread (the same
+    ``RECENTRE`` test) fall back to the exact path at once. Refined rows are uncentred, so
+    their bound is ``ε·(offset/spread)²`` rather than ``ε`` relative to a distance (at most
+    ~``RECENTRE``/2 times the exact path's): two scores closer than that count as a tie
+    there, a gap no real update matrix comes near.
 
     ``scaled`` holds the distances divided by ``scale²`` (selection compares these;
     :attr:`values` multiplies back); ``tolerance`` bounds the rounding of each entry and
@@ -219,8 +223,14 @@ class PairwiseSquaredDistances:
         ):
             d = updates.shape[1]
             eps = DRAFT_EPS * min(1.0, d / DRAFT_BLOCK) ** 0.5  # blocks of min(d, DRAFT_BLOCK)
-            self._set(draft_gram(updates), 1.0, eps, DRAFT_UNDERFLOW * d)
-            if bool(torch.isfinite(self.scaled).all()) and not self._off_centre():
+            floor = DRAFT_UNDERFLOW * d
+            self._set(draft_gram(updates), 1.0, eps, floor)
+            usable = (
+                bool(torch.isfinite(self.scaled).all())
+                and eps * float(self.sq.median()) >= floor  # underflow cannot hide an offset
+                and not self._off_centre()
+            )
+            if usable:
                 self.exact = torch.zeros(n, dtype=torch.bool, device=updates.device)
                 return
         self._set(*gram(updates, centre=True), self._eps)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from flwr.app import Message
 
+from fedpoison.finite import finite_rows
 from fedpoison.strategies.updates import ModelLayout, flatten
 
 
@@ -87,7 +88,7 @@ def collect_replies(
         counts.append(count)
         losses.append(loss)
     stacked = torch.from_numpy(matrix[: len(ids)])
-    finite = torch.isfinite(stacked).all(dim=1)  # one pass over the whole round
+    finite = finite_rows(stacked)  # one pass over the whole round
     for cid, count, loss, ok in zip(ids, counts, losses, finite.tolist(), strict=True):
         if not ok:
             out.invalid.append((cid, "non-finite weights"))

@@ -27,6 +27,7 @@ from flwr.serverapp.strategy import Result, Strategy
 
 from fedpoison.aggregators.base import RoundContext
 from fedpoison.aggregators.pipeline import Defense
+from fedpoison.finite import all_finite
 from fedpoison.privacy.base import Privacy
 from fedpoison.records import to_state_dict
 from fedpoison.seeding import DEFENSE, PRIVACY, torch_generator
@@ -194,7 +195,7 @@ class RobustStrategy(Strategy):
         noise = torch_generator(self.seed, PRIVACY, server_round, device=self.device)
         aggregate = self.privacy.noise(result.aggregate, n, noise)
         new_global = global_flat + self.server_lr * aggregate.to(global_flat.dtype)
-        if not bool(torch.isfinite(new_global).all()):
+        if not all_finite(new_global):
             return self._skip(server_round, f"{self.defense.name} produced a non-finite aggregate")
         self._round.update(
             rejected=[cid for cid, r in zip(ids, result.rejected.tolist(), strict=True) if r],
