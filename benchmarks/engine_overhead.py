@@ -34,36 +34,68 @@ COMMON = [
 ]
 
 
-def floor(rounds: int) -> list[float]:
-    """Seconds per round of a single-process loop doing the identical local training + FedAvg
+class Floor:
+    """A single-process loop doing the identical local training + FedAvg, one round per call
     (one torch thread, like ``engine=inline``'s default and each Ray worker)."""
-    torch.set_num_threads(1)
-    spec = FederationSpec(
-        dataset={"_target_": "fedpoison.data.digits.load_digits"},
-        partition={"_target_": "fedpoison.data.partition.iid", "_partial_": True},
-        model={"_target_": "fedpoison.models.simple.mlp", "_partial_": True},
-        num_clients=100,
-        seed=0,
-    )
-    fed = load_federation(spec)
-    model = fed.new_model()
-    global_state = {k: v.clone() for k, v in model.state_dict().items()}
-    procedure = LocalTraining()
-    times = []
-    for server_round in range(1, rounds + 1):
+
+    def __init__(self) -> None:
+        spec = FederationSpec(
+            dataset={"_target_": "fedpoison.data.digits.load_digits"},
+            partition={"_target_": "fedpoison.data.partition.iid", "_partial_": True},
+            model={"_target_": "fedpoison.models.simple.mlp", "_partial_": True},
+            num_clients=100,
+            seed=0,
+        )
+        self.fed = load_federation(spec)
+        self.model = self.fed.new_model()
+        self.global_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.procedure = LocalTraining()
+        self.server_round = 0
+
+    def round(self) -> float:
+        """Run the next round; its seconds."""
+        torch.set_num_threads(1)
+        self.server_round += 1
         t0 = time.perf_counter()
-        total = {k: torch.zeros_like(v) for k, v in global_state.items()}
+        total = {k: torch.zeros_like(v) for k, v in self.global_state.items()}
         count = 0
         for pid in range(100):
-            model.load_state_dict(global_state)
-            x, y = fed.client_data(pid)
-            local_train(model, x, y, procedure, torch_generator(0, TRAINING, server_round, pid), torch.device("cpu"))
-            for k, v in model.state_dict().items():
+            self.model.load_state_dict(self.global_state)
+            x, y = self.fed.client_data(pid)
+            gen = torch_generator(0, TRAINING, self.server_round, pid)
+            local_train(self.model, x, y, self.procedure, gen, torch.device("cpu"))
+            for k, v in self.model.state_dict().items():
                 total[k] += v * len(y)
             count += len(y)
-        global_state = {k: v / count for k, v in total.items()}
-        times.append(time.perf_counter() - t0)
-    return times
+        self.global_state = {k: v / count for k, v in total.items()}
+        return time.perf_counter() - t0
+
+
+def floor(rounds: int) -> list[float]:
+    """Seconds per round of ``rounds`` rounds of a fresh :class:`Floor`."""
+    loop = Floor()
+    return [loop.round() for _ in range(rounds)]
+
+
+def paired_inline(rounds: int) -> list[float]:
+    """Per round, ``engine=inline``'s round time over a floor round run right after it in the
+    same process: both see the same moment's machine load, so the ratio is steady where
+    separate runs are not."""
+    from hydra import compose, initialize_config_module
+
+    from fedpoison.run import execute, prepare
+
+    with initialize_config_module(config_module="fedpoison.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*COMMON, "engine=inline", f"num_rounds={rounds}"])
+    loop = Floor()
+    ratios: list[float] = []
+
+    def after_round(row: dict) -> None:
+        ratios.append((row["train_s"] + row["aggregate_s"] + row["eval_s"]) / loop.round())
+
+    with tempfile.TemporaryDirectory() as out:
+        execute(prepare(cfg), Path(out), on_round=after_round)
+    return ratios[1:]
 
 
 def engine_run(engine: str, rounds: int, extra: list[str]) -> tuple[list[float], float, float]:
@@ -100,6 +132,7 @@ def main() -> None:
             per_round, startup, accuracy[engine] = engine_run(engine, args.rounds, extras.get(engine, []))
             warm[engine] += per_round[1:]
             startups[engine].append(startup)
+    paired = paired_inline(max(args.rounds, 2) * args.repeats) if "inline" in engines else []
     median = {name: statistics.median(times) for name, times in warm.items()}
     best = {name: min(times) for name, times in warm.items()}
     print(f"| {'runner':<26} | {'median s/round':>14} | {'× floor':>8} | {'best s/round':>12} | {'× floor':>8} "
@@ -111,6 +144,10 @@ def main() -> None:
         print(f"| {label:<26} | {median[name]:>14.4f} | {median[name] / median['floor']:>8.2f} "
               f"| {best[name]:>12.4f} | {best[name] / best['floor']:>8.2f} | {startup:>10.2f} "
               f"| {accuracy.get(name, float('nan')):>9.4f} |")
+    if paired:
+        q = statistics.quantiles(paired, n=4)
+        print(f"\ninline / floor, paired round by round in one process: median {statistics.median(paired):.2f}, "
+              f"quartiles {q[0]:.2f}–{q[2]:.2f} ({len(paired)} rounds)")
     if "inline" in warm and "flower" in warm:
         print(f"\ninline is {median['flower'] / median['inline']:.1f}× (median) and "
               f"{best['flower'] / best['inline']:.1f}× (best) faster per warm round than flower")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from hydra.utils import instantiate
 
@@ -66,6 +66,8 @@ class _ClientRuntime:
         self.device = torch.device(spec.device)
         self._weights = self.model.state_dict(keep_vars=False)  # views of the live parameters
         self._record: ArrayRecord | None = None
+        self._config: ConfigRecord | None = None
+        self._procedure = LocalTraining()
         self._state: list[torch.Tensor] = []
         self.malicious = spec.threat.malicious_ids(spec.federation.num_clients, spec.federation.seed)
         self.data_attack: DataAttack | None = (
@@ -87,6 +89,22 @@ class _ClientRuntime:
             gen = torch_generator(self.spec.federation.seed, DATA_ATTACK, pid)
             x, y = self.data_attack.poison(x, y, self.fed.data.num_classes, gen)
         return x, y
+
+    def procedure(self, config: ConfigRecord) -> LocalTraining:
+        """The local training the round's config asks for; parsed once per round (all
+        messages of a round share one config record, and each round's is a new one)."""
+        if config is not self._config or config["server-round"] != self._config["server-round"]:
+            steps = int(config["local-steps"])
+            self._procedure = LocalTraining(
+                lr=float(config["lr"]),
+                momentum=float(config["momentum"]),
+                weight_decay=float(config["weight-decay"]),
+                batch_size=int(config["batch-size"]),
+                local_epochs=int(config["local-epochs"]),
+                local_steps=steps if steps > 0 else None,
+            )
+            self._config = config
+        return self._procedure
 
     def load(self, arrays: ArrayRecord) -> None:
         """Load the global model; decoded once per round (all messages share one record)."""
@@ -130,14 +148,7 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
         server_round = int(config["server-round"])
         rt.load(msg.content["arrays"])
         x, y = rt.local_data(pid, server_round)
-        procedure = LocalTraining(
-            lr=float(config["lr"]),
-            momentum=float(config["momentum"]),
-            weight_decay=float(config["weight-decay"]),
-            batch_size=int(config["batch-size"]),
-            local_epochs=int(config["local-epochs"]),
-            local_steps=int(config["local-steps"]) if int(config["local-steps"]) > 0 else None,
-        )
+        procedure = rt.procedure(config)
         seed = spec.federation.seed
         gen, noise = torch_generator(seed, TRAINING, server_round, pid), torch_generator(seed, PRIVACY, server_round, pid)
         loss = rt.privacy.train(rt.model, x, y, procedure, gen, noise, rt.device)
