@@ -5,7 +5,8 @@ Each engine runs as a fresh ``python -m fedpoison`` process, so start-up (proces
 the first round: imports, Hydra, data, Ray) is measured too. Warm rounds = rounds 2..10 of
 every repeat; with ``--repeats N`` the floor and the engines alternate N times. Each row gives
 the median warm round and the best one: other load on a shared machine only ever adds time,
-and it moves single rounds by up to 3× here, so the best rounds give the steadiest ratio.
+and it moves single rounds by up to 3× here. Steadier still is the paired ratio printed
+under the table: inline run in this process, each of its rounds followed by a floor round.
 Usage: ``python benchmarks/engine_overhead.py [--rounds 10] [--engines inline,ray,flower] [--repeats 5]``.
 """
 
@@ -77,6 +78,11 @@ def floor(rounds: int) -> list[float]:
     return [loop.round() for _ in range(rounds)]
 
 
+def round_seconds(row: dict) -> float:
+    """A results row's round time: training, aggregation and evaluation."""
+    return row["train_s"] + row["aggregate_s"] + row["eval_s"]
+
+
 def paired_inline(rounds: int) -> list[float]:
     """Per round, ``engine=inline``'s round time over a floor round run right after it in the
     same process: both see the same moment's machine load, so the ratio is steady where
@@ -91,7 +97,7 @@ def paired_inline(rounds: int) -> list[float]:
     ratios: list[float] = []
 
     def after_round(row: dict) -> None:
-        ratios.append((row["train_s"] + row["aggregate_s"] + row["eval_s"]) / loop.round())
+        ratios.append(round_seconds(row) / loop.round())
 
     with tempfile.TemporaryDirectory() as out:
         execute(prepare(cfg), Path(out), on_round=after_round)
@@ -107,7 +113,7 @@ def engine_run(engine: str, rounds: int, extra: list[str]) -> tuple[list[float],
         subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         wall = time.perf_counter() - t0
         results = json.loads((Path(out) / "results.json").read_text())
-    per_round = [r["train_s"] + r["aggregate_s"] + r["eval_s"] for r in results["rounds"]]
+    per_round = [round_seconds(r) for r in results["rounds"]]
     startup = wall - sum(per_round)  # process start to first round, plus the (short) teardown
     return per_round, startup, results["final"]["accuracy"]
 

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 
 import torch
 
+from fedpoison.finite import all_finite
+
 BLOCK_ELEMENTS = 1 << 21
 """Entries per column block of a Gram accumulation (16 MiB in float64: the reused buffer
 stays in cache, which makes the copy and the centring nearly free)."""
@@ -180,6 +182,18 @@ def cosine_matrix(x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.T
     return (g / norms[:, None] / norms[None, :]).clamp(-1.0, 1.0)
 
 
+def _distances(
+    g: torch.Tensor, sq: torch.Tensor, rows: torch.Tensor, eps: float, floor: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(d, tolerance)`` ``(len(rows), n)``: squared distances of ``rows`` to every row from
+    their Gram rows ``g`` and all squared norms ``sq`` (``d_ij = sq_i + sq_j − 2 g_ij``, 0 to
+    itself), and the rounding bound ``eps·(sq_i + sq_j) + floor`` of each."""
+    both = sq[rows, None] + sq[None, :]
+    dist = (both - 2.0 * g).clamp_min(0.0)
+    dist[torch.arange(len(rows), device=dist.device), rows] = 0.0
+    return dist, eps * both + floor
+
+
 class PairwiseSquaredDistances:
     """All ``‖g_i − g_j‖²`` from ONE Gram matrix of centred rows (:func:`gram`).
 
@@ -226,7 +240,7 @@ class PairwiseSquaredDistances:
             floor = DRAFT_UNDERFLOW * d
             self._set(draft_gram(updates), 1.0, eps, floor)
             usable = (
-                bool(torch.isfinite(self.scaled).all())
+                all_finite(self.scaled)
                 and eps * float(self.sq.median()) >= floor  # underflow cannot hide an offset
                 and not self._off_centre()
             )
@@ -250,10 +264,8 @@ class PairwiseSquaredDistances:
     def _set(self, g: torch.Tensor, scale: float, eps: float, floor: float = 0.0) -> None:
         self.scale = scale
         self.sq = g.diagonal().clone()
-        dist = (self.sq[:, None] + self.sq[None, :] - 2.0 * g).clamp_min(0.0)
-        dist.fill_diagonal_(0.0)
-        self.scaled = dist
-        self.tolerance = eps * (self.sq[:, None] + self.sq[None, :]) + floor
+        rows = torch.arange(len(g), device=g.device)
+        self.scaled, self.tolerance = _distances(g, self.sq, rows, eps, floor)
 
     def refine(self, rows: torch.Tensor) -> None:
         """Recompute the distances of the rows in the boolean mask ``rows`` (and, by symmetry,
@@ -265,10 +277,7 @@ class PairwiseSquaredDistances:
         index = (rows & ~self.exact).nonzero().flatten()
         if len(index) == 0:
             return
-        g, sq = gram_rows(self._updates, index)
-        dist = (sq[index, None] + sq[None, :] - 2.0 * g).clamp_min(0.0)
-        dist[torch.arange(len(index), device=dist.device), index] = 0.0
-        tolerance = self._eps * (sq[index, None] + sq[None, :])
+        dist, tolerance = _distances(*gram_rows(self._updates, index), index, self._eps)
         for target, values in ((self.scaled, dist), (self.tolerance, tolerance)):
             target[index] = values
             target[:, index] = values.T

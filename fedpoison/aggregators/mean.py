@@ -42,8 +42,10 @@ def mean(updates: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Te
     """(Weighted) average of the rows ``(d,)``; weights are normalised to sum to one."""
     n = check_shape(updates, "mean")
     if weights is None:
-        return checked(updates.mean(dim=0), updates, "mean")
-    return checked(normalised_weights(weights, n, updates, "mean") @ updates, updates, "mean")
+        average = updates.mean(dim=0)
+    else:
+        average = normalised_weights(weights, n, updates, "mean") @ updates
+    return checked(average, updates, "mean")
 
 
 @AGGREGATORS.register("fedavg")
