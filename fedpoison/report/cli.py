@@ -1,8 +1,9 @@
 """The ``fedpoison-report`` command: tables and plots of a study's run directories.
 
 ``fedpoison-report DIR [--out OUTDIR] [--metric accuracy|loss] [--reference FILE [--tolerance T]]``
-reads every ``results.json`` under ``DIR`` and writes ``report.csv``, ``report.md`` and three PNG
-figures into ``OUTDIR`` (default ``DIR``); ``--reference`` adds published numbers to
+reads every ``results.json`` under ``DIR`` and writes ``report.csv``, ``report.md`` and the PNG
+figures of :func:`fedpoison.report.plots.figures` (two or three) into ``OUTDIR`` (default
+``DIR``); ``--reference`` adds published numbers to
 ``report.md`` (:mod:`fedpoison.report.reference`). Exit code 2 with one line on stderr when
 ``DIR`` is missing or holds no ``results.json``, or the reference file is malformed.
 """

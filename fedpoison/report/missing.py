@@ -3,7 +3,9 @@
 Four kinds: runs whose ``results.json`` is not ``complete`` (killed or unfinished), job
 directories with ``.hydra/`` but no ``results.json`` (failed before the first round),
 unreadable ``results.json`` files, and — per dataset and variant — the combinations of the
-observed defenses × attacks × numbers of malicious clients × seeds without a complete run.
+observed defenses × attacks × numbers of malicious clients × seeds without a complete run, the
+pool size written as ``threat.num_malicious=…`` (never ``f``, which the README keeps for the
+rule's assumed number of Byzantine clients).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ class Hole:
     seed: int | None
 
     def describe(self, with_dataset: bool) -> str:
-        """``defense=… attack=… f=… seed=…``, prefixed by dataset and variant when asked."""
+        """``defense=… attack=… threat.num_malicious=… seed=…``, prefixed by dataset and
+        variant when asked."""
         text = (
-            f"defense={self.defense} attack={self.attack} f={self.num_malicious} seed={self.seed}"
+            f"defense={self.defense} attack={self.attack} "
+            f"threat.num_malicious={self.num_malicious} seed={self.seed}"
         )
         if with_dataset:
             text = " ".join(filter(None, (f"dataset={self.dataset}", self.variant, text)))
@@ -95,7 +99,11 @@ def markdown_section(study: Study) -> list[str]:
         lines.append("")
     if holes:
         scopes = {(run.dataset, run.variant) for run in study.runs}
-        lines += ["Missing from the grid (defense × attack × f × seed seen, no complete run):", ""]
+        lines += [
+            "Missing from the grid (defense × attack × malicious clients × seed seen, "
+            "no complete run):",
+            "",
+        ]
         for hole in holes:
             run = partial.get(hole)
             note = f" — unfinished: `{_relative(run.path, study.root)}`" if run else ""

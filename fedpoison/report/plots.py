@@ -1,18 +1,20 @@
 """The report's PNG figures, drawn with matplotlib's Agg renderer (no pyplot, no GUI).
 
-- ``accuracy_vs_round.png``: one line per configuration, mean over seeds with a 95% band
-  (mean ± 1.96·std/√n); one panel per attack when there are more than 12 configurations.
+- ``accuracy_vs_round.png``: one line per configuration, mean over seeds with its 95 % Student-t
+  interval as a band (:func:`~fedpoison.report.summary.mean_t_interval`; no band for one seed);
+  one panel per attack when there are more than 12 configurations.
 - ``heatmap.png``: defense × attack mean final metric with the values written in the cells,
   one panel per table (the largest number of malicious clients only when they are too many).
 - ``accuracy_vs_malicious.png``: mean final metric vs number of malicious clients, one line per
-  (defense, attack), error bars = std over seeds.
+  (defense, attack), error bars = std over seeds; drawn only when the study has more than one
+  number of malicious clients (:func:`figures`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from fedpoison.report.summary import Cell, Summary, TableKey, attack_label, attack_order
+from fedpoison.report.summary import (
+    Cell,
+    Summary,
+    TableKey,
+    attack_label,
+    attack_order,
+    malicious_label,
+    mean_t_interval,
+)
 
 MAX_LINES = 12
 MAX_PANELS = 6
@@ -41,7 +51,8 @@ def _label_fields(cells: Iterable[Cell], skip: tuple[str, ...] = ()) -> list[str
 
 def _label(cell: Cell, fields: list[str]) -> str:
     parts = [
-        f"f={cell.num_malicious}" if f == "num_malicious" else getattr(cell, f) for f in fields
+        malicious_label(cell.num_malicious) if f == "num_malicious" else getattr(cell, f)
+        for f in fields
     ]
     return " / ".join(str(p) for p in parts) or f"{cell.defense} / {cell.attack}"
 
@@ -55,19 +66,9 @@ def _legend(ax: Axes) -> None:
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
-def _band(curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-round mean over runs and the 95% half-width 1.96·std/√n (0 for one run)."""
-    present = ~np.isnan(curve)
-    n = present.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(present, curve, 0.0).sum(axis=0) / n
-        squares = np.where(present, curve - mean, 0.0) ** 2
-        std = np.sqrt(squares.sum(axis=0) / np.maximum(n - 1, 1))
-        return mean, np.where(n > 1, 1.96 * std / np.sqrt(n), 0.0)
-
-
-def accuracy_vs_round(summary: Summary, path: Path) -> None:
-    """One line per configuration; one panel per attack past :data:`MAX_LINES` lines."""
+def accuracy_vs_round(summary: Summary) -> Figure:
+    """One line per configuration, banded by its 95 % t-interval over seeds; one panel per
+    attack past :data:`MAX_LINES` lines."""
     cells = list(summary.cells.values())
     panels: dict[str, list[Cell]] = defaultdict(list)
     split = len(cells) > MAX_LINES
@@ -79,7 +80,7 @@ def accuracy_vs_round(summary: Summary, path: Path) -> None:
     names = sorted(panels, key=attack_order)
     for ax, attack in zip(axes, names, strict=True):
         for index, cell in enumerate(panels[attack]):
-            mean, half = _band(cell.curve)
+            mean, half = mean_t_interval(cell.curve)
             evaluated = np.isfinite(mean)  # rounds skipped by eval_every > 1 are NaN
             rounds = np.arange(1, len(mean) + 1)[evaluated]
             mean, half = mean[evaluated], half[evaluated]
@@ -90,7 +91,8 @@ def accuracy_vs_round(summary: Summary, path: Path) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         _legend(ax)
-    fig.savefig(path, dpi=110)
+    fig.suptitle(f"{summary.metric}: mean and 95 % t-interval over seeds", fontsize="medium")
+    return fig
 
 
 def _heatmap_tables(summary: Summary) -> list[TableKey]:
@@ -104,7 +106,7 @@ def _heatmap_tables(summary: Summary) -> list[TableKey]:
     return sorted(largest.values())
 
 
-def heatmap(summary: Summary, path: Path) -> None:
+def heatmap(summary: Summary) -> Figure:
     """Defense × attack mean final metric, annotated, one panel per table."""
     tables = _heatmap_tables(summary)
     grids = []
@@ -127,7 +129,7 @@ def heatmap(summary: Summary, path: Path) -> None:
         ax.set_xticks(range(len(attacks)), [attack_label(a) for a in attacks])
         ax.set_yticks(range(len(defenses)), defenses)
         ax.tick_params(axis="x", labelrotation=30)
-        ax.set_title(", ".join(filter(None, (table[0], table[1], f"f = {table[2]}"))))
+        ax.set_title(", ".join(filter(None, (table[0], table[1], malicious_label(table[2])))))
         for (i, j), value in np.ndenumerate(values):
             dark = np.isfinite(value) and (value - vmin) < 0.5 * (vmax - vmin)
             text = "–" if math.isnan(value) else f"{value:.3f}"
@@ -135,10 +137,10 @@ def heatmap(summary: Summary, path: Path) -> None:
     for ax in axes[len(grids) :]:
         ax.set_axis_off()
     fig.colorbar(image, ax=axes.tolist(), label=f"final {summary.metric}")
-    fig.savefig(path, dpi=110)
+    return fig
 
 
-def accuracy_vs_malicious(summary: Summary, path: Path) -> None:
+def accuracy_vs_malicious(summary: Summary) -> Figure:
     """Mean final metric vs number of malicious clients, one line per (defense, attack)."""
     lines: dict[tuple[str, str, str, str], list[Cell]] = defaultdict(list)
     for cell in summary.cells.values():
@@ -159,26 +161,39 @@ def accuracy_vs_malicious(summary: Summary, path: Path) -> None:
             capsize=3,
             **style,
         )
-    ax.set_xticks(sorted({c.num_malicious for c in summary.cells.values()}))
+    ax.set_xticks(summary.malicious_counts())
     ax.set(xlabel="malicious clients", ylabel=f"final {summary.metric}")
     ax.grid(alpha=0.3)
     _legend(ax)
-    fig.savefig(path, dpi=110)
+    return fig
 
 
-FIGURES = {
-    "accuracy_vs_round.png": ("Metric per round (mean over seeds, 95% band)", accuracy_vs_round),
-    "heatmap.png": ("Mean final metric, defense × attack", heatmap),
-    "accuracy_vs_malicious.png": (
-        "Mean final metric vs malicious clients (± std)",
-        accuracy_vs_malicious,
+Draw = Callable[[Summary], Figure]
+BY_MALICIOUS = "accuracy_vs_malicious.png"
+FIGURES: dict[str, tuple[str, Draw]] = {
+    "accuracy_vs_round.png": (
+        "Metric per round (mean, 95 % t-interval over seeds)",
+        accuracy_vs_round,
     ),
+    "heatmap.png": ("Mean final metric, defense × attack", heatmap),
+    BY_MALICIOUS: ("Mean final metric vs malicious clients (± std)", accuracy_vs_malicious),
 }
 """File name → (title, drawing function)."""
 
 
+def figures(summary: Summary) -> dict[str, tuple[str, Draw]]:
+    """The entries of :data:`FIGURES` that ``summary`` calls for: all but :data:`BY_MALICIOUS`
+    when its cells have a single number of malicious clients (the plot would be one column of
+    dots)."""
+    if len(summary.malicious_counts()) > 1:
+        return FIGURES
+    return {name: entry for name, entry in FIGURES.items() if name != BY_MALICIOUS}
+
+
 def write_plots(summary: Summary, out: Path) -> list[Path]:
-    """Every figure of :data:`FIGURES` into ``out``; the paths written."""
-    for name, (_, draw) in FIGURES.items():
-        draw(summary, out / name)
-    return [out / name for name in FIGURES]
+    """Every figure of :func:`figures` into ``out``; the paths written."""
+    paths = []
+    for name, (_, draw) in figures(summary).items():
+        draw(summary).savefig(out / name, dpi=110)
+        paths.append(out / name)
+    return paths

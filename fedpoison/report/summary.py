@@ -33,6 +33,33 @@ def mean_std(values: np.ndarray) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def mean_t_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 and the half-width of its two-sided 95 % Student-t interval.
+
+    Per column, over its ``n`` non-NaN values with sample standard deviation ``s`` (``ddof=1``):
+    the interval is mean ± t·s/√n, ``t`` the 0.975 quantile of Student's t with ``n − 1`` degrees
+    of freedom (12.71 for n = 2, 4.30 for n = 3; the normal 1.96 only as n → ∞). The half-width
+    is NaN where ``n < 2`` (no interval), the mean NaN where ``n = 0``.
+    """
+    from scipy.stats import t  # imported on use: SciPy's stats module is slow to import
+
+    present = ~np.isnan(values)
+    n = present.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(present, values, 0.0).sum(axis=0) / n
+        squares = np.where(present, values - mean, 0.0) ** 2
+        std = np.sqrt(squares.sum(axis=0) / (n - 1))
+        return mean, t.ppf(0.975, n - 1) * std / np.sqrt(n)
+
+
+def malicious_label(count: int) -> str:
+    """``4 malicious clients``: the report's words for the size of the malicious pool.
+
+    Never ``f``, which the README keeps for the rule's assumed number of Byzantine clients.
+    """
+    return f"{count} malicious client{'' if count == 1 else 's'}"
+
+
 def _last(run: Run, key: str) -> float:
     """``final[key]`` (the last evaluated round's while ``final`` is missing); NaN when undefined."""
     source = run.final or next((row for row in reversed(run.rounds) if key in row), {})
@@ -134,6 +161,10 @@ class Summary:
     def tables(self) -> list[TableKey]:
         """Every ``(dataset, variant, num_malicious)`` with at least one cell."""
         return sorted({(c.dataset, c.variant, c.num_malicious) for c in self.cells.values()})
+
+    def malicious_counts(self) -> list[int]:
+        """The distinct numbers of malicious clients of the cells, ascending."""
+        return sorted({c.num_malicious for c in self.cells.values()})
 
     def no_attack_f(self, table: TableKey) -> int | None:
         """The number of malicious clients whose no-attack runs serve ``table``."""

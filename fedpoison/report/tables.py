@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fedpoison.report.collect import NO_ATTACK, Study
 from fedpoison.report.missing import markdown_section
-from fedpoison.report.plots import FIGURES
+from fedpoison.report.plots import BY_MALICIOUS, figures
 from fedpoison.report.summary import (
     CSV_COLUMNS,
     REFERENCE_DEFENSE,
@@ -17,6 +17,7 @@ from fedpoison.report.summary import (
     Summary,
     TableKey,
     attack_label,
+    malicious_label,
     mean_std,
 )
 
@@ -74,34 +75,39 @@ def _header(study: Study, summary: Summary) -> list[str]:
         f"- engines: {_counts(p.get('engine') for p in provenance)}",
         f"- git commits: {_counts(commits)}",
         "",
-        f"Cells: final {summary.metric} mean ± std over seeds (ddof=1), n = seeds; backdoor attacks "
-        f"add the attack success rate (ASR). Worst case: the attack with the worst mean ({better} "
-        f"is better). Benign cost: the defense's no-attack {summary.metric} against "
-        f"{REFERENCE_DEFENSE}'s ({cost}; positive = the defense costs without attack). "
-        "Complete runs only.",
+        f"Cells: final {summary.metric} mean ± std over seeds (ddof=1; the mean alone when n = 1), "
+        "n = seeds; backdoor attacks add the attack success rate (ASR). Worst case: the attack "
+        f"with the worst mean ({better} is better). Benign cost: the defense's no-attack "
+        f"{summary.metric} against {REFERENCE_DEFENSE}'s ({cost}; positive = the defense costs "
+        "without attack). Complete runs only.",
         "",
     ]
 
 
 def table_title(summary: Summary, table: TableKey) -> str:
     """What sets ``table`` apart from the study's other tables (``Results`` when alone)."""
-    dataset, variant, f = table
+    dataset, variant, malicious = table
     tables = summary.tables()
     parts = [
         dataset if len({t[0] for t in tables}) > 1 else "",
         variant,
-        f"f = {f}" if len({t[2] for t in tables}) > 1 else "",
+        malicious_label(malicious) if len({t[2] for t in tables}) > 1 else "",
     ]
     return ", ".join(filter(None, parts)) or "Results"
 
 
+def _mean_std_text(mean: float, std: float, n: int) -> str:
+    """``mean ± std``, or the mean alone for one seed (no spread to show)."""
+    return f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
+
+
 def _cell_text(cell: Cell | None) -> str:
+    """``0.9100 ± 0.0141 (n=2)``, ``0.8900 (n=1), ASR 0.9500``; ``–`` without runs."""
     if cell is None:
         return MISSING
-    text = f"{cell.mean:.4f} ± {cell.std:.4f} (n={cell.n_seeds})"
+    text = f"{_mean_std_text(cell.mean, cell.std, cell.n_seeds)} (n={cell.n_seeds})"
     if cell.asr is not None:
-        asr_mean, asr_std = mean_std(cell.asr)
-        text += f", ASR {asr_mean:.4f} ± {asr_std:.4f}"
+        text += f", ASR {_mean_std_text(*mean_std(cell.asr), cell.n_seeds)}"
     return text
 
 
@@ -135,7 +141,7 @@ def _table(summary: Summary, table: TableKey) -> list[str]:
         )
     no_attack_f = summary.no_attack_f(table)
     if no_attack_f is not None and no_attack_f != table[2]:
-        lines += ["", f"No-attack column: the runs with f = {no_attack_f}."]
+        lines += ["", f"No-attack column: the runs with {malicious_label(no_attack_f)}."]
     return lines
 
 
@@ -159,6 +165,25 @@ def _detection(summary: Summary, table: TableKey) -> list[str]:
     return lines
 
 
+def _plots(summary: Summary) -> list[str]:
+    """The figure links of the "Plots" section, what the bands show, and why a figure of
+    :data:`~fedpoison.report.plots.FIGURES` is left out."""
+    drawn = figures(summary)
+    lines = [f"![{title}]({name})" for name, (title, _) in drawn.items()]
+    lines += [
+        "",
+        "Bands: 95 % t-interval over seeds (mean ± t·s/√n, t the 0.975 quantile of Student's t "
+        "with n − 1 degrees of freedom; none for n = 1).",
+    ]
+    if BY_MALICIOUS not in drawn:
+        (count,) = summary.malicious_counts()
+        lines.append(
+            "No plot against the number of malicious clients: every complete run has "
+            f"{malicious_label(count)}."
+        )
+    return lines
+
+
 def markdown(study: Study, summary: Summary, extra: list[str] | None = None) -> str:
     """The whole ``report.md``; ``extra`` lines (e.g. a comparison with published numbers) go
     after the tables."""
@@ -171,8 +196,6 @@ def markdown(study: Study, summary: Summary, extra: list[str] | None = None) -> 
     if not summary.cells:
         lines += ["No complete runs: no tables or plots.", ""]
     else:
-        lines += ["## Plots", ""]
-        lines += [f"![{title}]({name})" for name, (title, _) in FIGURES.items()]
-        lines.append("")
+        lines += ["## Plots", "", *_plots(summary), ""]
     lines += markdown_section(study)
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,12 +108,12 @@ def test_markdown_accuracy_table(report):
     assert table["fedavg"] == [
         f"0.9100 ± {sd(0.90, 0.92):.4f} (n=2)",
         f"0.4500 ± {sd(0.40, 0.50):.4f} (n=2)",
-        "0.8900 ± 0.0000 (n=1), ASR 0.9500 ± 0.0000",
+        "0.8900 (n=1), ASR 0.9500",  # one seed: the mean alone, no ± 0
         "0.4500 (alie)",
         "+0.0000",
     ]
     assert table["trimmed_mean"][0] == f"0.8850 ± {sd(0.88, 0.89):.4f} (n=2)"
-    assert table["trimmed_mean"][2] == "0.8700 ± 0.0000 (n=1), ASR 0.3000 ± 0.0000"
+    assert table["trimmed_mean"][2] == "0.8700 (n=1), ASR 0.3000"
     assert table["trimmed_mean"][3:] == ["0.8200 (alie)", "+0.0250"]
 
 
@@ -132,19 +133,41 @@ def test_missing_section_lists_unfinished_never_started_and_grid_holes(report):
     assert "- `trimmed_mean-alie-f4-seed2` (defense=trimmed_mean attack=alie seed=2)" in section
     holes = [line for line in section.splitlines() if line.startswith("- defense=")]
     assert holes == [
-        "- defense=fedavg attack=backdoor f=4 seed=1",
-        "- defense=trimmed_mean attack=backdoor f=4 seed=1"
+        "- defense=fedavg attack=backdoor threat.num_malicious=4 seed=1",
+        "- defense=trimmed_mean attack=backdoor threat.num_malicious=4 seed=1"
         " — unfinished: `trimmed_mean-backdoor-f4-seed1`",
     ]
 
 
-@pytest.mark.parametrize(
-    "name", ["accuracy_vs_round.png", "heatmap.png", "accuracy_vs_malicious.png"]
-)
+@pytest.mark.parametrize("name", ["accuracy_vs_round.png", "heatmap.png"])
 def test_plots_are_valid_pngs(report, name):
     data = (report / name).read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 10_000
+
+
+def test_plots_section_names_the_t_interval(report):
+    text = (report / "report.md").read_text()
+    section = text[text.index("## Plots") : text.index("## Missing")]
+    assert (
+        "![Metric per round (mean, 95 % t-interval over seeds)](accuracy_vs_round.png)" in section
+    )
+    assert "Bands: 95 % t-interval over seeds (mean ± t·s/√n, t the 0.975 quantile" in section
+    assert "1.96" not in text
+
+
+def test_one_number_of_malicious_clients_draws_no_plot_against_it(report, capsys, study):
+    assert not (report / "accuracy_vs_malicious.png").exists()
+    text = (report / "report.md").read_text()
+    assert "accuracy_vs_malicious" not in text
+    assert (
+        "No plot against the number of malicious clients: every complete run has 4 malicious "
+        "clients." in text
+    )
+    assert main([str(study), "--out", str(report)]) == 0
+    assert capsys.readouterr().out.endswith(
+        f"wrote report.csv, report.md, accuracy_vs_round.png, heatmap.png to {report}\n"
+    )
 
 
 def test_one_table_per_number_of_malicious_clients(tmp_path, run_writer):
@@ -158,10 +181,10 @@ def test_one_table_per_number_of_malicious_clients(tmp_path, run_writer):
                 )
     assert main([str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert [line for line in text.splitlines() if line.startswith("## f = ")] == [
-        "## f = 0", "## f = 2", "## f = 4",
+    assert [line for line in text.splitlines() if line.endswith(" malicious clients")] == [
+        "## 0 malicious clients", "## 2 malicious clients", "## 4 malicious clients",
     ]  # fmt: skip
-    f4 = md_table(text, "defense", after="## f = 4")
+    f4 = md_table(text, "defense", after="## 4 malicious clients")
     assert f4[0] == ["defense", "no attack", "alie", "worst case", "benign cost"]
     assert f4[1] == [
         "fedavg",
@@ -170,7 +193,9 @@ def test_one_table_per_number_of_malicious_clients(tmp_path, run_writer):
         "0.4050 (alie)",
         "+0.0000",
     ]
-    assert "No-attack column: the runs with f = 0." in text
+    assert "No-attack column: the runs with 0 malicious clients." in text
+    assert not re.search(r"\bf ?=", text)  # the README's f is the rule's assumed count
+    assert "![Mean final metric vs malicious clients (± std)](accuracy_vs_malicious.png)" in text
     with (tmp_path / "report.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 6
     assert (tmp_path / "accuracy_vs_malicious.png").read_bytes().startswith(b"\x89PNG")
@@ -181,7 +206,7 @@ def test_complete_study_reports_no_missing_runs(tmp_path, run_writer):
     assert main([str(tmp_path), "--metric", "loss"]) == 0
     text = (tmp_path / "report.md").read_text()
     assert text.endswith("## Missing or failed runs\n\nnone\n")
-    assert "| fedavg | 0.1000 ± 0.0000 (n=1) | – | +0.0000 |" in text
+    assert "| fedavg | 0.1000 (n=1) | – | +0.0000 |" in text
 
 
 @pytest.mark.parametrize("exists", [True, False])
