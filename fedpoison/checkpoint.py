@@ -7,6 +7,8 @@ Files are written atomically and read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
 RESUMABLE_CHANGES = frozenset(
-    {"num_rounds", "resume", "progress", "verbose", "checkpoint_every", "eval_every", "engine", "logger", "baseline"}
+    {"num_rounds", "resume", "overwrite", "progress", "verbose", "checkpoint_every", "eval_every", "engine", "logger",
+     "baseline"}
 )
 """Top-level settings a resumed run may change: they do not alter the rounds already run."""
 
@@ -45,17 +48,27 @@ def save_checkpoint(
         "privacy": privacy_state or {},
         "rounds": rounds,
     }
+    buffer = io.BytesIO()  # serialised in memory first: a full disk then raises OSError(ENOSPC),
+    torch.save(state, buffer)  # not torch's opaque "enforce fail" RuntimeError
     with atomic_path(run_dir / CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """The checkpoint in ``run_dir`` (arrays as an ``ArrayRecord``), or ``None``."""
+    """The checkpoint in ``run_dir`` (arrays as an ``ArrayRecord``), or ``None``; a file that
+    cannot be read raises :class:`~fedpoison.config.ConfigError` naming it."""
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
-    state = torch.load(path, weights_only=True)
-    state["arrays"] = to_record(state["arrays"])
+    try:
+        state = torch.load(path, weights_only=True)
+        state["arrays"] = to_record(state["arrays"])
+    except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+        raise ConfigError(
+            f"resume=true: {path} is unreadable (truncated or corrupt: {reason}); remove it and "
+            "run with overwrite=true to start again, or restore it from a copy"
+        ) from None
     return state
 
 

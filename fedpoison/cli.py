@@ -13,7 +13,9 @@ from fedpoison.logs import quiet_environment
 
 quiet_environment()
 
+import errno  # noqa: E402
 import hashlib  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 
 import hydra  # noqa: E402
@@ -21,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 EXIT_CONFIG = 2
 EXIT_ROUND = 3
+EXIT_IO = 4
 _PATH_SAFE = re.compile(r"[A-Za-z0-9_.,=+-]{1,120}")
 
 
@@ -41,25 +44,46 @@ def sweep_job_suffix(overrides: str) -> str:
     return "-" + hashlib.sha1(overrides.encode()).hexdigest()[:10]
 
 
+def claim_run_dir(path: str) -> str:
+    """The ``fedpoison.claim`` resolver of the default ``hydra.run.dir``: :func:`fedpoison.rundir.claim`."""
+    from fedpoison.rundir import claim
+
+    return claim(path)
+
+
 OmegaConf.register_new_resolver("fedpoison.sweep_job_suffix", sweep_job_suffix, replace=True)
+OmegaConf.register_new_resolver("fedpoison.claim", claim_run_dir, replace=True, use_cache=True)  # sweep jobs reuse it
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> None:
-    """Print one line and exit with ``code`` (2: bad config, 3: a round could not run)."""
+    """Print one line and exit with ``code`` (2: bad config, 3: a round could not run, 4: a file
+    could not be read or written)."""
     print(f"fedpoison: error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 
-FAILED_JOBS: list[tuple[str, int, str]] = []
-"""Jobs of a multirun that failed: (run directory, exit code, message)."""
-
-
 def _job_failed(message: str, code: int, run_dir: Path, multirun: bool) -> None:
-    """A single run exits; a sweep prints the line, records it and goes on to the next job."""
+    """A single run exits; a sweep job prints the line, records it for the sweep's summary
+    (:mod:`fedpoison.sweeps`) and returns, so the sweep goes on."""
     if not multirun:
         fail(message, code)
+    from fedpoison.sweeps import record_failure
+
     print(f"fedpoison: error in {run_dir}: {message}", file=sys.stderr)
-    FAILED_JOBS.append((str(run_dir), code, message))
+    record_failure(run_dir, code, message)
+
+
+def io_message(exc: OSError) -> str:
+    """One line for a file that could not be read or written, with what to do."""
+    where = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free disk space, then resume=true continues from the last checkpoint (the rounds so far are intact)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "choose a writable hydra.run.dir (or fix the permissions)"
+    else:
+        hint = "check the path and the disk"
+    return f"cannot use {where}: {reason}; {hint}"
 
 
 SHOWN = ("dataset", "model", "partition", "attack", "defense", "engine", "privacy")
@@ -82,6 +106,8 @@ def _summary(results: dict[str, Any]) -> str:
         f"fedpoison: {setting}\n  {line}\n"
         f"  {len(rows)} rounds in {prov['wall_s']:.1f} s (training {train:.1f} s, aggregation {agg:.2f} s)"
     )
+    if "resumed_after_round" in prov:
+        text += f", resumed after round {prov['resumed_after_round']}"
     if "baseline" in results:
         b = results["baseline"]
         text += (
@@ -91,63 +117,93 @@ def _summary(results: dict[str, Any]) -> str:
     return text
 
 
-def _same_run(done: dict[str, Any], cfg: DictConfig) -> bool:
+def _same_run(done: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a finished ``results.json`` came from this configuration (display flags aside)."""
     from fedpoison.config import config_changes
+    from fedpoison.rundir import DISPLAY_KEYS
 
-    now = OmegaConf.to_container(cfg, resolve=True)
-    display = frozenset({"resume", "progress", "verbose"})
-    return done.get("status") == "complete" and not config_changes(done.get("config", {}), now, display)
+    return done.get("status") == "complete" and not config_changes(done.get("config", {}), config, DISPLAY_KEYS)
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
-    """One Hydra job: prepare (fail fast), run with a progress bar, print the summary."""
+    """One Hydra job: claim the run directory, prepare (fail fast), run, print the summary.
+
+    Every failure a user can cause ends in one line: a bad config or a directory in use (exit
+    2), a round that cannot run (3), a file that cannot be read or written (4).
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
-    from hydra.utils import instantiate
 
     from fedpoison.config import ConfigError
-    from fedpoison.logs import configure_loggers
+    from fedpoison.rundir import RunLock
+    from fedpoison.strategies.robust import RoundError
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        with RunLock(run_dir):
+            return _run_in(run_dir, cfg)
+    except ConfigError as exc:
+        _job_failed(str(exc), EXIT_CONFIG, run_dir, multirun)
+    except RoundError as exc:
+        _job_failed(str(exc), EXIT_ROUND, run_dir, multirun)
+    except OSError as exc:
+        _job_failed(io_message(exc), EXIT_IO, run_dir, multirun)
+    except Exception as exc:  # a bug: counted in the sweep's summary, then Hydra's traceback
+        if multirun:
+            from fedpoison.sweeps import record_failure
+
+            record_failure(run_dir, 1, f"{type(exc).__name__}: {exc}")
+        raise
+    return {}
+
+
+def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    """The job, with ``run_dir`` held by this process."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from fedpoison.logs import configure_loggers, run_log
     from fedpoison.outputs import read_results
     from fedpoison.progress import RoundProgress
     from fedpoison.run import execute, prepare, run_baselines
-    from fedpoison.strategies.robust import RoundError
+    from fedpoison.rundir import check_reuse, save_hydra_files
 
     configure_loggers(bool(cfg.verbose))
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    config = OmegaConf.to_container(cfg, resolve=True)
     done = read_results(run_dir)
-    if cfg.resume and done is not None and _same_run(done, cfg):
+    if cfg.resume and done is not None and _same_run(done, config):
         print(f"fedpoison: {run_dir} is already complete; skipped")
         return done
-    try:
+    check_reuse(run_dir, done, config, resume=bool(cfg.resume), overwrite=bool(cfg.overwrite))
+    save_hydra_files(run_dir, cfg)
+    with run_log(run_dir) as log:
         sim = prepare(cfg)
-    except ConfigError as exc:
-        _job_failed(str(exc), EXIT_CONFIG, run_dir, multirun)
-        return {}
-    choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
-    logger = instantiate(cfg.logger) if cfg.get("logger") else None
-    try:
-        with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
+        choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
+        log.info("start: %s", " ".join(f"{k}={v}" for k, v in choices.items()))
+        logger = instantiate(cfg.logger) if cfg.get("logger") else None
+        try:
+            with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
 
-            def on_round(row: dict[str, Any]) -> None:
-                progress.update(row)
-                if logger is not None:
-                    logger.log_round(row)
+                def on_start(first_round: int) -> None:
+                    progress.begin(first_round)
+                    if first_round > 1:
+                        log.info("resumed from round %d", first_round - 1)
 
-            results = execute(sim, run_dir, on_round=on_round, choices=choices)
-    except ConfigError as exc:  # a checkpoint this run cannot continue from
-        _job_failed(str(exc), EXIT_CONFIG, run_dir, multirun)
-        return {}
-    except RoundError as exc:
-        _job_failed(str(exc), EXIT_ROUND, run_dir, multirun)
-        return {}
-    finally:
-        if logger is not None:
-            logger.close()
-    if cfg.baseline:
-        run_baselines(cfg, run_dir, results)
-    print(_summary(results))
+                def on_round(row: dict[str, Any]) -> None:
+                    progress.update(row)
+                    if logger is not None:
+                        logger.log_round(row)
+
+                results = execute(sim, run_dir, on_round=on_round, choices=choices, on_start=on_start)
+        finally:
+            if logger is not None:
+                logger.close()
+        if cfg.baseline:
+            run_baselines(cfg, run_dir, results)
+        summary = _summary(results)
+        log.info("%s", summary)
+    print(summary)
     print(f"  outputs: {run_dir}")
     return results
 
@@ -162,16 +218,54 @@ def main() -> None:
     import warnings
 
     from fedpoison.precheck import precheck_overrides
+    from fedpoison.sweeps import report_failures
 
-    # experiments/ is optional (present in the repository, absent for an installed package)
-    warnings.filterwarnings("ignore", message="provider=hydra.searchpath")
-
+    if "--version" in sys.argv[1:]:
+        print(_version())
+        return
+    warnings.formatwarning = _one_line_warning
     message = precheck_overrides(sys.argv[1:])
     if message is not None:
         fail(message)
-    _hydra_main()
-    if FAILED_JOBS:  # a sweep went on past failed jobs: say which, exit with the worst code
-        print(f"fedpoison: {len(FAILED_JOBS)} job(s) of the sweep failed:", file=sys.stderr)
-        for run_dir, _, message in FAILED_JOBS:
-            print(f"  {run_dir}: {message}", file=sys.stderr)
-        raise SystemExit(max(code for _, code, _ in FAILED_JOBS))
+    message = unwritable_output(sys.argv[1:])
+    if message is not None:
+        fail(message, EXIT_IO)
+    try:
+        _hydra_main()
+    except OSError as exc:  # Hydra could not create or write the run directory
+        fail(io_message(exc), EXIT_IO)
+    code = report_failures()  # a sweep went on past failed jobs: say which, exit with the worst code
+    if code:
+        raise SystemExit(code)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """Warnings as one line, without the library's source location."""
+    return f"fedpoison: warning: {message}\n"
+
+
+def unwritable_output(argv: list[str]) -> str | None:
+    """The one-line error when the run (or sweep) directory cannot be created, else ``None``.
+
+    Checked before Hydra starts, which would otherwise fail with a traceback: the directory
+    given as ``hydra.run.dir=``/``hydra.sweep.dir=``, else ``outputs``/``multirun`` here.
+    """
+    multirun = "-m" in argv or "--multirun" in argv
+    key, default = ("hydra.sweep.dir=", "multirun") if multirun else ("hydra.run.dir=", "outputs")
+    target = Path(next((a.split("=", 1)[1] for a in argv if a.startswith(key)), default)).absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if os.access(existing, os.W_OK | os.X_OK) and existing.is_dir():
+        return None
+    return (
+        f"cannot create the run directory {target}: {existing} is not a writable directory; "
+        f"choose another {key[:-1]} or run from a writable directory"
+    )
+
+
+def _version() -> str:
+    """``fedpoison X (flwr …, torch …, hydra-core …, python …)``."""
+    import platform
+    from importlib.metadata import version
+
+    parts = ", ".join(f"{name} {version(name)}" for name in ("flwr", "torch", "hydra-core"))
+    return f"fedpoison {version('fedpoison')} ({parts}, python {platform.python_version()})"

@@ -7,16 +7,50 @@ groups into these dataclasses (types) and checks ranges and combinations, raisin
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from fedpoison.conf import CONF_DIR
+
 
 class ConfigError(ValueError):
     """An invalid configuration; the message is one line saying what to change."""
+
+
+def did_you_mean(word: str, options: list[str] | frozenset[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``options``, or ``""``."""
+    match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+@cache
+def config_groups() -> frozenset[str]:
+    """The config groups (``dataset``, ``defense``, …): the directories of ``fedpoison/conf``."""
+    return frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+
+@cache
+def known_keys() -> frozenset[str]:
+    """The top-level keys a config may have: those of ``config.yaml`` and the group names."""
+    primary = OmegaConf.load(CONF_DIR / "config.yaml")
+    return frozenset(str(k) for k in primary if k not in ("defaults", "hydra")) | config_groups()
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """:class:`ConfigError` for a top-level key fedpoison does not know (a typo, or a stray
+    ``+key=value``), which would otherwise be recorded and ignored."""
+    for key in cfg:
+        if str(key) not in known_keys():
+            raise ConfigError(
+                f"unknown config key {str(key)!r}{did_you_mean(str(key), known_keys())}; "
+                "`fedpoison --help` lists the groups and keys"
+            )
 
 
 def flatten_config(config: Any, prefix: str = "") -> dict[str, str]:
@@ -100,6 +134,7 @@ def _require(ok: bool, message: str) -> None:
 
 def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatConfig, RobustnessConfig]:
     """Type- and range-check the fixed-schema groups; returns them as dataclasses."""
+    check_keys(cfg)
     _require(isinstance(cfg.get("num_rounds"), int) and cfg.num_rounds >= 1,
              f"num_rounds must be an integer ≥ 1, got {cfg.get('num_rounds')!r}")
     _require(isinstance(cfg.get("seed"), int) and cfg.seed >= 0,
@@ -108,7 +143,7 @@ def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatC
              f"checkpoint_every must be an integer ≥ 0 (0 = never), got {cfg.get('checkpoint_every')!r}")
     _require(isinstance(cfg.get("eval_every"), int) and cfg.eval_every >= 1,
              f"eval_every must be an integer ≥ 1 (the last round is always evaluated), got {cfg.get('eval_every')!r}")
-    for flag in ("resume", "baseline", "verbose", "progress"):
+    for flag in ("resume", "overwrite", "baseline", "verbose", "progress"):
         _require(isinstance(cfg.get(flag), bool), f"{flag} must be true or false, got {cfg.get(flag)!r}")
     training = _structured(TrainingConfig, cfg.training, "training")
     federation = _structured(FederationConfig, cfg.federation, "federation")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def quiet_environment() -> None:
@@ -26,3 +29,26 @@ def configure_loggers(verbose: bool) -> None:
         logger = logging.getLogger(name)
         logger.setLevel(level if name != "flwr" or verbose else logging.ERROR)
         logger.propagate = False  # Hydra's root handler would print every line twice
+
+
+LOG = "fedpoison.log"
+
+
+@contextmanager
+def run_log(run_dir: Path) -> Iterator[logging.Logger]:
+    """The ``fedpoison.run`` logger writing to ``run_dir/fedpoison.log`` (appended, so a resumed
+    run's log continues): start, resume, summary, and the error that ended the run."""
+    handler = logging.FileHandler(run_dir / LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log = logging.getLogger("fedpoison.run")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        yield log
+    except Exception as exc:
+        log.error("failed: %s", (str(exc).splitlines() or [type(exc).__name__])[0])
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()

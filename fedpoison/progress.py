@@ -45,7 +45,8 @@ class RoundProgress:
     ) -> None:
         self._enabled = enabled
         self._total = num_rounds
-        self._resumed = self._done = start_round - 1
+        self._start_round = start_round
+        self._resumed = self._done = 0
         self._stream = sys.stdout if stream is None else stream
         self._clock = clock
         self._every_rounds = every_rounds or max(1, math.ceil(num_rounds / 10))
@@ -65,17 +66,28 @@ class RoundProgress:
                 get_time=clock,
                 transient=False,
             )
-            description = f"resumed from round {self._resumed}" if self._resumed else ""
-            self._task = self._progress.add_task(
-                description, total=num_rounds, completed=self._done, eta=_UNKNOWN
-            )
+            self._task = self._progress.add_task("", total=num_rounds, eta=_UNKNOWN)
 
     def __enter__(self) -> RoundProgress:
         if self._progress is not None:
             self._progress.start()
-        elif self._enabled and self._resumed:
-            self._print(f"resumed from round {self._resumed} of {self._total}")
+        if self._start_round > 1:
+            self.begin(self._start_round)
         return self
+
+    def begin(self, first_round: int) -> None:
+        """The run starts at ``first_round`` (``> 1`` after a resume): earlier rounds count as
+        done, the remaining time is estimated from here on, and a resume is announced."""
+        self._resumed = self._done = first_round - 1
+        self._started = self._last_line = self._clock()
+        if not self._resumed:
+            return
+        if self._progress is not None:
+            self._progress.update(
+                self._task, completed=self._done, description=f"resumed from round {self._resumed}"
+            )
+        elif self._enabled:
+            self._print(f"resumed from round {self._resumed} of {self._total}")
 
     def update(self, row: dict[str, Any]) -> None:
         """Count one finished round; ``row`` may carry its ``accuracy`` and ``asr``."""

