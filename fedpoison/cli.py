@@ -170,7 +170,7 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     from fedpoison.rundir import check_reuse, save_hydra_files
 
     configure_loggers(bool(cfg.verbose))
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     done = read_results(run_dir)
     if cfg.resume and done is not None and _same_run(done, config):
         print(f"fedpoison: {run_dir} is already complete; skipped")

@@ -143,9 +143,8 @@ def save_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
     itself does not write them into a directory that is then refused."""
     from hydra.core.hydra_config import HydraConfig
 
-    hydra_cfg = HydraConfig.instance().cfg
-    assert hydra_cfg is not None
+    hydra_node = HydraConfig.get()
     out = run_dir / ".hydra"
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg))
-    atomic_write_text(out / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
-    atomic_write_text(out / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+    atomic_write_text(out / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_node}))
+    atomic_write_text(out / "overrides.yaml", OmegaConf.to_yaml(hydra_node.overrides.task))
