@@ -232,6 +232,9 @@ def main() -> None:
         fail(message, EXIT_IO)
     try:
         _hydra_main()
+    except BrokenPipeError:  # `fedpoison --help | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
     except OSError as exc:  # Hydra could not create or write the run directory
         fail(io_message(exc), EXIT_IO)
     code = report_failures()  # a sweep went on past failed jobs: say which, exit with the worst code
