@@ -34,10 +34,21 @@ class FailedJobsCallback(Callback):
         os.environ[ENV] = str(path)
 
 
+def _failures_file(run_dir: Path) -> Path | None:
+    """The sweep's failed-jobs file: from ``FEDPOISON_FAILED_JOBS``, or, for launchers whose
+    workers do not inherit the launching process's environment (Ray's workers are started by
+    its raylet), the one in the job directory's parent, the sweep directory."""
+    path = os.environ.get(ENV)
+    if path is not None:
+        return Path(path)
+    found = sorted(run_dir.parent.glob(".fedpoison-failed-jobs-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def record_failure(run_dir: Path, code: int, message: str) -> None:
     """Append one failed job to the sweep's file (a no-op outside a sweep). One ``write`` of
     one short line in append mode, so concurrent jobs do not interleave."""
-    path = os.environ.get(ENV)
+    path = _failures_file(run_dir)
     if path is None:
         return
     line = json.dumps({"run_dir": str(run_dir), "code": code, "message": message}) + "\n"

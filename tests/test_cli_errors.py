@@ -112,3 +112,17 @@ def test_a_failed_sweep_job_fails_the_sweep_under_any_launcher(tmp_path: Path, l
     assert fedavg["status"] == "complete"
     assert (krum / ".hydra" / "overrides.yaml").exists()  # the report lists it as failed before round 1
     assert not list(sweep.glob(".fedpoison-failed-jobs-*"))
+
+
+def test_a_job_without_the_environment_finds_the_sweep_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fedpoison import sweeps
+
+    monkeypatch.delenv(sweeps.ENV, raising=False)
+    failures = tmp_path / ".fedpoison-failed-jobs-123.jsonl"
+    failures.write_text("")
+    sweeps.record_failure(tmp_path / "krum-alie-f9-seed0", 2, "krum: needs n ≥ 2f+3")
+    assert json.loads(failures.read_text()) == {
+        "run_dir": str(tmp_path / "krum-alie-f9-seed0"), "code": 2, "message": "krum: needs n ≥ 2f+3"
+    }
+    monkeypatch.setenv(sweeps.ENV, str(failures))
+    assert sweeps.report_failures() == 2 and not failures.exists()
