@@ -30,8 +30,16 @@ from fedpoison.federation import FederationSpec, load_federation
 from fedpoison.seeding import TRAINING, torch_generator
 
 COMMON = [
-    "dataset=digits", "model=mlp", "partition=iid", "federation.num_clients=100", "attack=none",
-    "defense=fedavg", "defense.weighted=true", "threat.num_malicious=0", "training.local_epochs=1", "progress=false",
+    "dataset=digits",
+    "model=mlp",
+    "partition=iid",
+    "federation.num_clients=100",
+    "attack=none",
+    "defense=fedavg",
+    "defense.weighted=true",
+    "threat.num_malicious=0",
+    "training.local_epochs=1",
+    "progress=false",
 ]
 
 
@@ -92,7 +100,9 @@ def paired_inline(rounds: int) -> list[float]:
     from fedpoison.run import execute, prepare
 
     with initialize_config_module(config_module="fedpoison.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*COMMON, "engine=inline", f"num_rounds={rounds}"])
+        cfg = compose(
+            config_name="config", overrides=[*COMMON, "engine=inline", f"num_rounds={rounds}"]
+        )
     loop = Floor()
     ratios: list[float] = []
 
@@ -107,10 +117,24 @@ def paired_inline(rounds: int) -> list[float]:
 def engine_run(engine: str, rounds: int, extra: list[str]) -> tuple[list[float], float, float]:
     """(seconds per round, start-up seconds, final accuracy) of one CLI run."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "fedpoison", *COMMON, f"engine={engine}", f"num_rounds={rounds}",
-               f"hydra.run.dir={out}", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fedpoison",
+            *COMMON,
+            f"engine={engine}",
+            f"num_rounds={rounds}",
+            f"hydra.run.dir={out}",
+            *extra,
+        ]
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        subprocess.run(
+            cmd,
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         wall = time.perf_counter() - t0
         results = json.loads((Path(out) / "results.json").read_text())
     per_round = [round_seconds(r) for r in results["rounds"]]
@@ -122,11 +146,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--engines", default="inline,ray,flower")
-    parser.add_argument("--repeats", type=int, default=1, help="alternate floor and engines this many times")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="alternate floor and engines this many times"
+    )
     args = parser.parse_args()
-    print(f"# engine overhead — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp, "
-          f"warm rounds of {args.repeats} alternating repeats")
+    print(
+        f"# engine overhead — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp, "
+        f"warm rounds of {args.repeats} alternating repeats"
+    )
     extras = {"ray": ["engine.num_workers=2"], "flower": ["engine.num_cpus_per_client=1"]}
     engines = args.engines.split(",")
     warm: dict[str, list[float]] = {name: [] for name in ["floor", *engines]}
@@ -135,28 +163,38 @@ def main() -> None:
     for _ in range(args.repeats):  # alternate, so that a noisy minute hits every runner alike
         warm["floor"] += floor(args.rounds)[1:]
         for engine in engines:
-            per_round, startup, accuracy[engine] = engine_run(engine, args.rounds, extras.get(engine, []))
+            per_round, startup, accuracy[engine] = engine_run(
+                engine, args.rounds, extras.get(engine, [])
+            )
             warm[engine] += per_round[1:]
             startups[engine].append(startup)
     paired = paired_inline(max(args.rounds, 2) * args.repeats) if "inline" in engines else []
     median = {name: statistics.median(times) for name, times in warm.items()}
     best = {name: min(times) for name, times in warm.items()}
-    print(f"| {'runner':<26} | {'median s/round':>14} | {'× floor':>8} | {'best s/round':>12} | {'× floor':>8} "
-          f"| {'start-up s':>10} | {'final acc':>9} |")
+    print(
+        f"| {'runner':<26} | {'median s/round':>14} | {'× floor':>8} | {'best s/round':>12} | {'× floor':>8} "
+        f"| {'start-up s':>10} | {'final acc':>9} |"
+    )
     print(f"|{'-' * 28}|{'-' * 16}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 12}|{'-' * 11}|")
     for name in warm:
         label = "floor (plain torch loop)" if name == "floor" else f"engine={name}"
         startup = statistics.median(startups[name]) if name in startups else float("nan")
-        print(f"| {label:<26} | {median[name]:>14.4f} | {median[name] / median['floor']:>8.2f} "
-              f"| {best[name]:>12.4f} | {best[name] / best['floor']:>8.2f} | {startup:>10.2f} "
-              f"| {accuracy.get(name, float('nan')):>9.4f} |")
+        print(
+            f"| {label:<26} | {median[name]:>14.4f} | {median[name] / median['floor']:>8.2f} "
+            f"| {best[name]:>12.4f} | {best[name] / best['floor']:>8.2f} | {startup:>10.2f} "
+            f"| {accuracy.get(name, float('nan')):>9.4f} |"
+        )
     if paired:
         q = statistics.quantiles(paired, n=4)
-        print(f"\ninline / floor, paired round by round in one process: median {statistics.median(paired):.2f}, "
-              f"quartiles {q[0]:.2f}–{q[2]:.2f} ({len(paired)} rounds)")
+        print(
+            f"\ninline / floor, paired round by round in one process: median {statistics.median(paired):.2f}, "
+            f"quartiles {q[0]:.2f}–{q[2]:.2f} ({len(paired)} rounds)"
+        )
     if "inline" in warm and "flower" in warm:
-        print(f"\ninline is {median['flower'] / median['inline']:.1f}× (median) and "
-              f"{best['flower'] / best['inline']:.1f}× (best) faster per warm round than flower")
+        print(
+            f"\ninline is {median['flower'] / median['inline']:.1f}× (median) and "
+            f"{best['flower'] / best['inline']:.1f}× (best) faster per warm round than flower"
+        )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ def aggregators(repeats: int, device: str, d: int) -> None:
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(n, d, device=device, generator=gen)
     matmul = timed(lambda: x @ x.T, repeats, device)
-    print(f"## Aggregators on {device}, n={n}, d={d:,}, f={f}; one X @ X.T = {matmul * 1e3:.2f} ms\n")
+    print(
+        f"## Aggregators on {device}, n={n}, d={d:,}, f={f}; one X @ X.T = {matmul * 1e3:.2f} ms\n"
+    )
     print("| rule | ms | × matmul |\n|---|---|---|")
     for name in sorted(AGGREGATORS.names()):
         rule = AGGREGATORS.get(name)()
@@ -54,7 +56,9 @@ def aggregators(repeats: int, device: str, d: int) -> None:
             global_weights=torch.zeros(d, device=device),
         )
         result = rule.aggregate(x, ctx)
-        assert result.aggregate.device == x.device and bool(torch.isfinite(result.aggregate).all()), name
+        assert result.aggregate.device == x.device and bool(
+            torch.isfinite(result.aggregate).all()
+        ), name
         seconds = timed(lambda rule=rule, ctx=ctx: rule.aggregate(x, ctx), repeats, device)
         print(f"| {name} | {seconds * 1e3:.2f} | {seconds / matmul:.2f} |")
     print()
@@ -71,13 +75,22 @@ def training(rounds: int) -> None:
     except Exception as exc:  # noqa: BLE001 — any missing-data error: fall back to the bundled digits
         print(f"(MNIST unavailable: {exc}; using digits)")
         dataset = "dataset=digits"
-    common = [dataset, "model=cnn", "training.local_epochs=1", "federation.num_clients=100",
-              "federation.clients_per_round=100"]
+    common = [
+        dataset,
+        "model=cnn",
+        "training.local_epochs=1",
+        "federation.num_clients=100",
+        "federation.clients_per_round=100",
+    ]
     runs = {
         "cpu inline": ["device=cpu", "engine=inline"],
         "cuda inline": ["device=cuda", "engine=inline"],
-        "cuda ray ×4 (0.25 GPU each)": ["device=cuda", "engine=ray", "engine.num_workers=4",
-                                        "engine.num_gpus_per_worker=0.25"],
+        "cuda ray ×4 (0.25 GPU each)": [
+            "device=cuda",
+            "engine=ray",
+            "engine.num_workers=4",
+            "engine.num_gpus_per_worker=0.25",
+        ],
     }
     print("## Training, CNN, 100 clients per round\n")
     print("| run | s / round | peak RSS (MiB) | final acc |\n|---|---|---|---|")
@@ -90,7 +103,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--dry-run", action="store_true", help="aggregators only, on the CPU at d=10⁴ (script check)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="aggregators only, on the CPU at d=10⁴ (script check)",
+    )
     args = parser.parse_args()
     if args.dry_run:
         aggregators(1, "cpu", 10_000)

@@ -35,8 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COMMON = [
-    "dataset=mnist", "partition=iid", "attack=none", "defense=fedavg", "threat.num_malicious=0",
-    "training.lr=0.05", "progress=false", "checkpoint_every=0",
+    "dataset=mnist",
+    "partition=iid",
+    "attack=none",
+    "defense=fedavg",
+    "threat.num_malicious=0",
+    "training.lr=0.05",
+    "progress=false",
+    "checkpoint_every=0",
 ]
 FIXED_WORK = ["model=mlp", "training.local_steps=2"]  # the same work per client at any population
 
@@ -81,7 +87,15 @@ def tree_rss_mib(root: int) -> float:
 def measure(overrides: list[str], rounds: int) -> Measurement:
     """Run fedpoison with ``overrides`` in a fresh process; sample its tree's memory meanwhile."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "fedpoison", *COMMON, *overrides, f"num_rounds={rounds}", f"hydra.run.dir={out}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fedpoison",
+            *COMMON,
+            *overrides,
+            f"num_rounds={rounds}",
+            f"hydra.run.dir={out}",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak = [0.0]
 
@@ -110,8 +124,11 @@ def hardware() -> str:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
+    mem_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
     return f"{cpu}, {os.cpu_count()} cores, {mem_kib / 2**20:.0f} GiB RAM, torch {torch.__version__}, python {platform.python_version()}"
 
 
@@ -134,14 +151,27 @@ def population_table(rounds: int) -> dict[int, Measurement]:
     results = {}
     for population in (100, 1_000, 10_000):
         results[population] = measure(
-            [*FIXED_WORK, f"federation.num_clients={population}", "federation.clients_per_round=100"], rounds
+            [
+                *FIXED_WORK,
+                f"federation.num_clients={population}",
+                "federation.clients_per_round=100",
+            ],
+            rounds,
         )
     base = results[1_000].warm_s
     print("## Population (100 clients per round, inline, MNIST mlp, 2 local steps)\n")
     _table(
         ["registered clients", "s / round", "× 1,000", "peak RSS (MiB)", "final acc"],
-        [[f"{p:,}", f"{m.warm_s:.3f}", f"{m.warm_s / base:.2f}", f"{m.peak_mib:.0f}", f"{m.accuracy:.4f}"]
-         for p, m in results.items()],
+        [
+            [
+                f"{p:,}",
+                f"{m.warm_s:.3f}",
+                f"{m.warm_s / base:.2f}",
+                f"{m.peak_mib:.0f}",
+                f"{m.accuracy:.4f}",
+            ]
+            for p, m in results.items()
+        ],
     )
     return results
 
@@ -151,47 +181,75 @@ def per_round_table(rounds: int) -> dict[tuple[str, int], Measurement]:
     for engine, overrides in ENGINES.items():
         for per_round in (10, 100, 1_000):
             results[engine, per_round] = measure(
-                [*FIXED_WORK, "federation.num_clients=10000", f"federation.clients_per_round={per_round}", *overrides],
+                [
+                    *FIXED_WORK,
+                    "federation.num_clients=10000",
+                    f"federation.clients_per_round={per_round}",
+                    *overrides,
+                ],
                 rounds,
             )
     print("## Clients per round (population 10,000, MNIST mlp, 2 local steps)\n")
     _table(
         ["engine", "clients / round", "s / round", "ms / client", "peak RSS (MiB)"],
-        [[engine, f"{k:,}", f"{m.warm_s:.3f}", f"{1000 * m.warm_s / k:.2f}", f"{m.peak_mib:.0f}"]
-         for (engine, k), m in results.items()],
+        [
+            [engine, f"{k:,}", f"{m.warm_s:.3f}", f"{1000 * m.warm_s / k:.2f}", f"{m.peak_mib:.0f}"]
+            for (engine, k), m in results.items()
+        ],
     )
     return results
 
 
 def cnn_table(rounds: int) -> None:
-    common = ["model=cnn", "training.local_epochs=1", "federation.num_clients=100", "federation.clients_per_round=100"]
+    common = [
+        "model=cnn",
+        "training.local_epochs=1",
+        "federation.num_clients=100",
+        "federation.clients_per_round=100",
+    ]
     inline = measure([*common, *ENGINES["inline"]], rounds)
     ray = measure([*common, *ENGINES["ray ×2"]], rounds)
     print("## inline vs ray ×2 (MNIST cnn, 100 clients per round, 1 local epoch of 600 examples)\n")
     _table(
         ["engine", "s / round", "peak RSS (MiB)", "final acc"],
-        [[name, f"{m.warm_s:.3f}", f"{m.peak_mib:.0f}", f"{m.accuracy:.4f}"] for name, m in
-         (("inline", inline), ("ray ×2", ray))],
+        [
+            [name, f"{m.warm_s:.3f}", f"{m.peak_mib:.0f}", f"{m.accuracy:.4f}"]
+            for name, m in (("inline", inline), ("ray ×2", ray))
+        ],
     )
     print(f"ray with 2 workers is {inline.warm_s / ray.warm_s:.2f}× faster per round than inline\n")
 
 
-def plot(population: dict[int, Measurement], per_round: dict[tuple[str, int], Measurement], path: Path) -> None:
+def plot(
+    population: dict[int, Measurement], per_round: dict[tuple[str, int], Measurement], path: Path
+) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     xs = list(population)
     left.plot(xs, [population[p].warm_s for p in xs], marker="o", label="s / round")
-    left.set(xscale="log", xlabel="registered clients (100 per round)", ylabel="s / round", title="population")
+    left.set(
+        xscale="log",
+        xlabel="registered clients (100 per round)",
+        ylabel="s / round",
+        title="population",
+    )
     twin = left.twinx()
-    twin.plot(xs, [population[p].peak_mib for p in xs], marker="s", color="tab:red", label="peak RSS")
+    twin.plot(
+        xs, [population[p].peak_mib for p in xs], marker="s", color="tab:red", label="peak RSS"
+    )
     twin.set_ylabel("peak RSS (MiB)")
     for engine in ENGINES:
         ks = sorted(k for e, k in per_round if e == engine)
         right.plot(ks, [per_round[engine, k].warm_s for k in ks], marker="o", label=engine)
-    right.set(xscale="log", yscale="log", xlabel="clients per round (population 10,000)", ylabel="s / round",
-              title="clients per round")
+    right.set(
+        xscale="log",
+        yscale="log",
+        xlabel="clients per round (population 10,000)",
+        ylabel="s / round",
+        title="clients per round",
+    )
     right.legend()
     fig.suptitle(hardware(), fontsize=8)
     fig.savefig(path, dpi=110)
@@ -200,7 +258,9 @@ def plot(population: dict[int, Measurement], per_round: dict[tuple[str, int], Me
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--plot", type=Path, default=None, help="PNG of the population and per-round tables")
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="PNG of the population and per-round tables"
+    )
     parser.add_argument("--only", default="population,per_round,cnn")
     args = parser.parse_args()
     parts = set(args.only.split(","))

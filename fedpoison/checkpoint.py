@@ -21,8 +21,18 @@ from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
 RESUMABLE_CHANGES = frozenset(
-    {"num_rounds", "resume", "overwrite", "progress", "verbose", "checkpoint_every", "eval_every", "engine", "logger",
-     "baseline"}
+    {
+        "num_rounds",
+        "resume",
+        "overwrite",
+        "progress",
+        "verbose",
+        "checkpoint_every",
+        "eval_every",
+        "engine",
+        "logger",
+        "baseline",
+    }
 )
 """Top-level settings a resumed run may change: they do not alter the rounds already run."""
 
@@ -89,7 +99,9 @@ def check_resumable(state: dict[str, Any], config: dict[str, Any], run_dir: Path
     saved = state.get("config")
     changed = [] if saved is None else config_changes(saved, config, RESUMABLE_CHANGES)
     if changed:
-        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        shown = ", ".join(changed[:5]) + (
+            f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        )
         raise ConfigError(
             f"resume=true: {where} was written by a run with other settings ({shown}); resume with "
             "the same settings, use another run directory, or set resume=false to start over"

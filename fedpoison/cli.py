@@ -52,7 +52,9 @@ def claim_run_dir(path: str) -> str:
 
 
 OmegaConf.register_new_resolver("fedpoison.sweep_job_suffix", sweep_job_suffix, replace=True)
-OmegaConf.register_new_resolver("fedpoison.claim", claim_run_dir, replace=True, use_cache=True)  # sweep jobs reuse it
+OmegaConf.register_new_resolver(
+    "fedpoison.claim", claim_run_dir, replace=True, use_cache=True
+)  # sweep jobs reuse it
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> None:
@@ -91,10 +93,17 @@ SHOWN = ("dataset", "model", "partition", "attack", "defense", "engine", "privac
 
 def _summary(results: dict[str, Any]) -> str:
     """The closing lines printed after a run."""
-    cfg, final, prov, choices = results["config"], results["final"], results["provenance"], results["choices"]
+    cfg, final, prov, choices = (
+        results["config"],
+        results["final"],
+        results["provenance"],
+        results["choices"],
+    )
     rows = results["rounds"]
     setting = " ".join(f"{k}={choices[k]}" for k in SHOWN if k in choices)
-    setting += f" clients={cfg['federation']['num_clients']} malicious={len(results['malicious_clients'])}"
+    setting += (
+        f" clients={cfg['federation']['num_clients']} malicious={len(results['malicious_clients'])}"
+    )
     line = f"final accuracy {final['accuracy']:.4f}  loss {final['loss']:.4f}"
     if "asr" in final:
         line += f"  backdoor ASR {final['asr']:.4f}"
@@ -122,7 +131,9 @@ def _same_run(done: dict[str, Any], config: dict[str, Any]) -> bool:
     from fedpoison.config import config_changes
     from fedpoison.rundir import DISPLAY_KEYS
 
-    return done.get("status") == "complete" and not config_changes(done.get("config", {}), config, DISPLAY_KEYS)
+    return done.get("status") == "complete" and not config_changes(
+        done.get("config", {}), config, DISPLAY_KEYS
+    )
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
@@ -179,7 +190,11 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     save_hydra_files(run_dir, cfg)
     with run_log(run_dir) as log:
         sim = prepare(cfg)
-        choices = {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None and not k.startswith("hydra")}
+        choices = {
+            k: str(v)
+            for k, v in HydraConfig.get().runtime.choices.items()
+            if v is not None and not k.startswith("hydra")
+        }
         log.info("start: %s", " ".join(f"{k}={v}" for k, v in choices.items()))
         logger = instantiate(cfg.logger) if cfg.get("logger") else None
         try:
@@ -195,7 +210,9 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
                     if logger is not None:
                         logger.log_round(row)
 
-                results = execute(sim, run_dir, on_round=on_round, choices=choices, on_start=on_start)
+                results = execute(
+                    sim, run_dir, on_round=on_round, choices=choices, on_start=on_start
+                )
         finally:
             if logger is not None:
                 logger.close()
@@ -237,12 +254,16 @@ def main() -> None:
         raise SystemExit(1) from None
     except OSError as exc:  # Hydra could not create or write the run directory
         fail(io_message(exc), EXIT_IO)
-    code = report_failures()  # a sweep went on past failed jobs: say which, exit with the worst code
+    code = (
+        report_failures()
+    )  # a sweep went on past failed jobs: say which, exit with the worst code
     if code:
         raise SystemExit(code)
 
 
-def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> str:
     """Warnings as one line, without the library's source location."""
     return f"fedpoison: warning: {message}\n"
 

@@ -32,7 +32,9 @@ def did_you_mean(word: str, options: list[str] | frozenset[str]) -> str:
 @cache
 def config_groups() -> frozenset[str]:
     """The config groups (``dataset``, ``defense``, …): the directories of ``fedpoison/conf``."""
-    return frozenset(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    return frozenset(
+        p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+    )
 
 
 @cache
@@ -63,7 +65,9 @@ def flatten_config(config: Any, prefix: str = "") -> dict[str, str]:
     return {prefix[:-1]: json.dumps(config, sort_keys=True)}
 
 
-def config_changes(before: dict[str, Any], now: dict[str, Any], allowed: frozenset[str]) -> list[str]:
+def config_changes(
+    before: dict[str, Any], now: dict[str, Any], allowed: frozenset[str]
+) -> list[str]:
     """Dotted keys whose values differ between two resolved configs, except those under the
     top-level keys in ``allowed``."""
     old, new = flatten_config(before), flatten_config(now)
@@ -73,7 +77,9 @@ def config_changes(before: dict[str, Any], now: dict[str, Any], allowed: frozens
 
 @dataclass
 class TrainingConfig:
-    lr: float = 0.3  # client SGD learning rate (mean-loss convention; paper lr × batch for sum-loss papers)
+    lr: float = (
+        0.3  # client SGD learning rate (mean-loss convention; paper lr × batch for sum-loss papers)
+    )
     momentum: float = 0.0  # client SGD momentum
     weight_decay: float = 0.0  # client SGD weight decay
     batch_size: int = 16  # client minibatch size
@@ -132,56 +138,107 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def validate(cfg: DictConfig) -> tuple[TrainingConfig, FederationConfig, ThreatConfig, RobustnessConfig]:
+def validate(
+    cfg: DictConfig,
+) -> tuple[TrainingConfig, FederationConfig, ThreatConfig, RobustnessConfig]:
     """Type- and range-check the fixed-schema groups; returns them as dataclasses."""
     check_keys(cfg)
-    _require(isinstance(cfg.get("num_rounds"), int) and cfg.num_rounds >= 1,
-             f"num_rounds must be an integer ≥ 1, got {cfg.get('num_rounds')!r}")
-    _require(isinstance(cfg.get("seed"), int) and cfg.seed >= 0,
-             f"seed must be a non-negative integer, got {cfg.get('seed')!r}")
-    _require(isinstance(cfg.get("checkpoint_every"), int) and cfg.checkpoint_every >= 0,
-             f"checkpoint_every must be an integer ≥ 0 (0 = never), got {cfg.get('checkpoint_every')!r}")
-    _require(isinstance(cfg.get("eval_every"), int) and cfg.eval_every >= 1,
-             f"eval_every must be an integer ≥ 1 (the last round is always evaluated), got {cfg.get('eval_every')!r}")
+    _require(
+        isinstance(cfg.get("num_rounds"), int) and cfg.num_rounds >= 1,
+        f"num_rounds must be an integer ≥ 1, got {cfg.get('num_rounds')!r}",
+    )
+    _require(
+        isinstance(cfg.get("seed"), int) and cfg.seed >= 0,
+        f"seed must be a non-negative integer, got {cfg.get('seed')!r}",
+    )
+    _require(
+        isinstance(cfg.get("checkpoint_every"), int) and cfg.checkpoint_every >= 0,
+        f"checkpoint_every must be an integer ≥ 0 (0 = never), got {cfg.get('checkpoint_every')!r}",
+    )
+    _require(
+        isinstance(cfg.get("eval_every"), int) and cfg.eval_every >= 1,
+        f"eval_every must be an integer ≥ 1 (the last round is always evaluated), got {cfg.get('eval_every')!r}",
+    )
     for flag in ("resume", "overwrite", "baseline", "verbose", "progress"):
-        _require(isinstance(cfg.get(flag), bool), f"{flag} must be true or false, got {cfg.get(flag)!r}")
+        _require(
+            isinstance(cfg.get(flag), bool), f"{flag} must be true or false, got {cfg.get(flag)!r}"
+        )
     training = _structured(TrainingConfig, cfg.training, "training")
     federation = _structured(FederationConfig, cfg.federation, "federation")
     threat = _structured(ThreatConfig, cfg.threat, "threat")
     robustness = _structured(RobustnessConfig, cfg.robustness, "robustness")
-    _require(robustness.on_invalid_reply in ("reject", "zero", "fail"),
-             f"robustness.on_invalid_reply must be reject, zero or fail, got {robustness.on_invalid_reply!r}")
+    _require(
+        robustness.on_invalid_reply in ("reject", "zero", "fail"),
+        f"robustness.on_invalid_reply must be reject, zero or fail, got {robustness.on_invalid_reply!r}",
+    )
     _require(training.lr > 0, f"training.lr must be > 0, got {training.lr}")
     _require(training.momentum >= 0, f"training.momentum must be ≥ 0, got {training.momentum}")
-    _require(training.weight_decay >= 0, f"training.weight_decay must be ≥ 0, got {training.weight_decay}")
-    _require(training.batch_size >= 1, f"training.batch_size must be ≥ 1, got {training.batch_size}")
-    _require(training.local_epochs >= 1, f"training.local_epochs must be ≥ 1, got {training.local_epochs}")
-    _require(training.local_steps is None or training.local_steps >= 1,
-             f"training.local_steps must be ≥ 1 or null, got {training.local_steps}")
+    _require(
+        training.weight_decay >= 0,
+        f"training.weight_decay must be ≥ 0, got {training.weight_decay}",
+    )
+    _require(
+        training.batch_size >= 1, f"training.batch_size must be ≥ 1, got {training.batch_size}"
+    )
+    _require(
+        training.local_epochs >= 1,
+        f"training.local_epochs must be ≥ 1, got {training.local_epochs}",
+    )
+    _require(
+        training.local_steps is None or training.local_steps >= 1,
+        f"training.local_steps must be ≥ 1 or null, got {training.local_steps}",
+    )
     _require(training.server_lr > 0, f"training.server_lr must be > 0, got {training.server_lr}")
     n = federation.num_clients
     _require(n >= 1, f"federation.num_clients must be ≥ 1, got {n}")
-    _require(federation.clients_per_round is None or 1 <= federation.clients_per_round <= n,
-             f"federation.clients_per_round must be in [1, federation.num_clients={n}], got {federation.clients_per_round}")
-    _require(0.0 < federation.fraction <= 1.0, f"federation.fraction must be in (0, 1], got {federation.fraction}")
+    _require(
+        federation.clients_per_round is None or 1 <= federation.clients_per_round <= n,
+        f"federation.clients_per_round must be in [1, federation.num_clients={n}], got {federation.clients_per_round}",
+    )
+    _require(
+        0.0 < federation.fraction <= 1.0,
+        f"federation.fraction must be in (0, 1], got {federation.fraction}",
+    )
     _require(federation.timeout > 0, f"federation.timeout must be > 0, got {federation.timeout}")
-    _require(0.0 <= federation.dropout_rate < 1.0,
-             f"federation.dropout_rate must be in [0, 1), got {federation.dropout_rate}")
-    _require(0.0 <= federation.straggler_fraction <= 1.0,
-             f"federation.straggler_fraction must be in [0, 1], got {federation.straggler_fraction}")
-    _require(federation.straggler_slowdown >= 1.0,
-             f"federation.straggler_slowdown must be ≥ 1, got {federation.straggler_slowdown}")
-    _require(federation.deadline is None or federation.deadline >= 1.0,
-             f"federation.deadline must be ≥ 1 (a normal client's round time) or null, got {federation.deadline}")
-    _require(threat.selection in ("fixed", "explicit"),
-             f"threat.selection must be fixed or explicit, got {threat.selection!r}")
-    _require(threat.knowledge in ("own", "all"), f"threat.knowledge must be own or all, got {threat.knowledge!r}")
-    _require(0 <= threat.num_malicious <= n,
-             f"threat.num_malicious must be in [0, federation.num_clients={n}], got {threat.num_malicious}")
-    _require(threat.fraction is None or 0.0 <= threat.fraction <= 1.0,
-             f"threat.fraction must be in [0, 1], got {threat.fraction}")
-    _require(all(0 <= i < n for i in threat.ids), f"threat.ids must lie in [0, {n - 1}], got {threat.ids}")
+    _require(
+        0.0 <= federation.dropout_rate < 1.0,
+        f"federation.dropout_rate must be in [0, 1), got {federation.dropout_rate}",
+    )
+    _require(
+        0.0 <= federation.straggler_fraction <= 1.0,
+        f"federation.straggler_fraction must be in [0, 1], got {federation.straggler_fraction}",
+    )
+    _require(
+        federation.straggler_slowdown >= 1.0,
+        f"federation.straggler_slowdown must be ≥ 1, got {federation.straggler_slowdown}",
+    )
+    _require(
+        federation.deadline is None or federation.deadline >= 1.0,
+        f"federation.deadline must be ≥ 1 (a normal client's round time) or null, got {federation.deadline}",
+    )
+    _require(
+        threat.selection in ("fixed", "explicit"),
+        f"threat.selection must be fixed or explicit, got {threat.selection!r}",
+    )
+    _require(
+        threat.knowledge in ("own", "all"),
+        f"threat.knowledge must be own or all, got {threat.knowledge!r}",
+    )
+    _require(
+        0 <= threat.num_malicious <= n,
+        f"threat.num_malicious must be in [0, federation.num_clients={n}], got {threat.num_malicious}",
+    )
+    _require(
+        threat.fraction is None or 0.0 <= threat.fraction <= 1.0,
+        f"threat.fraction must be in [0, 1], got {threat.fraction}",
+    )
+    _require(
+        all(0 <= i < n for i in threat.ids),
+        f"threat.ids must lie in [0, {n - 1}], got {threat.ids}",
+    )
     _require(threat.start_round >= 1, f"threat.start_round must be ≥ 1, got {threat.start_round}")
-    _require(threat.end_round is None or threat.end_round >= threat.start_round,
-             f"threat.end_round must be ≥ threat.start_round={threat.start_round}, got {threat.end_round}")
+    _require(
+        threat.end_round is None or threat.end_round >= threat.start_round,
+        f"threat.end_round must be ≥ threat.start_round={threat.start_round}, got {threat.end_round}",
+    )
     return training, federation, threat, robustness

@@ -27,7 +27,9 @@ def render(readme: str) -> str:
     for name, table in SECTIONS.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(readme):
-            raise ValueError(f"README lacks the <!-- BEGIN {name} --> … <!-- END {name} --> markers")
+            raise ValueError(
+                f"README lacks the <!-- BEGIN {name} --> … <!-- END {name} --> markers"
+            )
         readme = pattern.sub(rf"\g<1>{_escape(table())}\g<2>", readme)
     return readme
 

@@ -68,8 +68,6 @@ def load_federation(spec: FederationSpec) -> Federation:
     if key not in _CACHE:
         data: ImageDataset = instantiate(spec.dataset)
         partitioner = instantiate(spec.partition)
-        parts = partitioner(
-            data.y_train.numpy(), spec.num_clients, numpy_rng(spec.seed, PARTITION)
-        )
+        parts = partitioner(data.y_train.numpy(), spec.num_clients, numpy_rng(spec.seed, PARTITION))
         _CACHE[key] = Federation(spec, data, parts, instantiate(spec.model))
     return _CACHE[key]

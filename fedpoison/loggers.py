@@ -18,7 +18,9 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("logger=tensorboard needs TensorBoard: pip install tensorboard") from exc
+            raise ImportError(
+                "logger=tensorboard needs TensorBoard: pip install tensorboard"
+            ) from exc
         self.writer = SummaryWriter(log_dir=str(log_dir))
 
     def log_round(self, row: dict[str, Any]) -> None:

@@ -18,8 +18,22 @@ from omegaconf.errors import OmegaConfBaseException
 from fedpoison.conf import CONF_DIR
 from fedpoison.config import ConfigError, check_keys, config_groups, did_you_mean, known_keys
 
-_NOT_CHECKED = ("--help", "-h", "--hydra-help", "--info", "--version", "--shell-completion", "-sc",
-                "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun")
+_NOT_CHECKED = (
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--info",
+    "--version",
+    "--shell-completion",
+    "-sc",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+)
 """Flags after which Hydra does not compose fedpoison's config as given (or prints no config)."""
 _FLAGS = ("-m", "--multirun", "--resolve", "--run", "-r")
 _FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p")
@@ -53,7 +67,11 @@ def one_line(message: str) -> str:
         if head not in known_keys():
             return f"unknown config key or group {key!r}{did_you_mean(head, known_keys())}"
         return f"unknown config key {key!r}: `fedpoison --cfg job` shows the keys of {head!r}"
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
+    lines = [
+        ln.strip()
+        for ln in message.strip().splitlines()
+        if ln.strip() and "HYDRA_FULL_ERROR" not in ln
+    ]
     return re.sub(r"\s+", " ", " ".join(lines)) if lines else "invalid override"
 
 

@@ -84,7 +84,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} but no CUDA device is available; use device=cpu or device=auto")
+        raise ConfigError(
+            f"device={name} but no CUDA device is available; use device=cpu or device=auto"
+        )
     try:
         return torch.device(name)
     except RuntimeError:
@@ -111,7 +113,9 @@ def prepare(cfg: DictConfig) -> Simulation:
         root_cfg = {k: defense_cfg.pop(k) for k in ROOT_KEYS if k in defense_cfg}
         procedure = _procedure(training)
         root_cfg["procedure"] = server_procedure(
-            procedure, int(root_cfg.get("root_size", 100)), root_cfg.get("root_procedure", "clients")
+            procedure,
+            int(root_cfg.get("root_size", 100)),
+            root_cfg.get("root_procedure", "clients"),
         )
         defense, defense_f = build_defense(defense_cfg)
         if attack.update is not None:
@@ -143,16 +147,33 @@ def prepare(cfg: DictConfig) -> Simulation:
             "or set defense.f"
         ) from None
     client_spec = ClientSpec(
-        spec, threat, _container(cfg.attack.get("data")), str(device), _container(cfg.attack.get("reply")),
+        spec,
+        threat,
+        _container(cfg.attack.get("data")),
+        str(device),
+        _container(cfg.attack.get("reply")),
         privacy_cfg,
     )
     availability = Availability(
-        federation_cfg.dropout_rate, federation_cfg.straggler_fraction,
-        federation_cfg.straggler_slowdown, federation_cfg.deadline,
+        federation_cfg.dropout_rate,
+        federation_cfg.straggler_fraction,
+        federation_cfg.straggler_slowdown,
+        federation_cfg.deadline,
     )
     return Simulation(
-        cfg, training, fed, client_spec, participation, attack, defense, engine, device, root_cfg, robustness,
-        availability, privacy,
+        cfg,
+        training,
+        fed,
+        client_spec,
+        participation,
+        attack,
+        defense,
+        engine,
+        device,
+        root_cfg,
+        robustness,
+        availability,
+        privacy,
     )
 
 
@@ -169,7 +190,9 @@ def _train_config(t: TrainingConfig) -> dict[str, float | int]:
 
 
 def _procedure(t: TrainingConfig) -> LocalTraining:
-    return LocalTraining(t.lr, t.momentum, t.weight_decay, t.batch_size, t.local_epochs, t.local_steps)
+    return LocalTraining(
+        t.lr, t.momentum, t.weight_decay, t.batch_size, t.local_epochs, t.local_steps
+    )
 
 
 def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) -> RobustStrategy:
@@ -177,14 +200,27 @@ def build_strategy(sim: Simulation, on_round: Callable[[dict[str, Any]], None]) 
     seed = int(sim.cfg.seed)
     data = sim.federation.data
     success = sim.attack.data.success_set(data.x_test, data.y_test) if sim.attack.data else None
-    evaluator = ServerEvaluator(sim.federation.new_model().to(sim.device), data.x_test, data.y_test, sim.device, success)
+    evaluator = ServerEvaluator(
+        sim.federation.new_model().to(sim.device), data.x_test, data.y_test, sim.device, success
+    )
     adversary = None
     if sim.attack.update is not None:
-        adversary = AdversaryStage(sim.attack.update, sim.client_spec.threat, sim.defense, sim.training.server_lr, seed)
+        adversary = AdversaryStage(
+            sim.attack.update, sim.client_spec.threat, sim.defense, sim.training.server_lr, seed
+        )
     root = None
     if sim.defense.rule.needs_server_update:
-        idx = draw_root_set(data, int(sim.root_cfg.get("root_size", 100)), seed, sim.root_cfg.get("root_bias"))
-        root = RootTrainer(sim.federation.new_model().to(sim.device), data, idx, sim.root_cfg["procedure"], seed, sim.device)
+        idx = draw_root_set(
+            data, int(sim.root_cfg.get("root_size", 100)), seed, sim.root_cfg.get("root_bias")
+        )
+        root = RootTrainer(
+            sim.federation.new_model().to(sim.device),
+            data,
+            idx,
+            sim.root_cfg["procedure"],
+            seed,
+            sim.device,
+        )
     return RobustStrategy(
         participation=sim.participation,
         defense=sim.defense,
@@ -252,8 +288,14 @@ def execute(
             write_outputs(run_dir, results)
             if every and (row["round"] % every == 0 or row["round"] == num_rounds):
                 save_checkpoint(
-                    run_dir, row["round"], arrays, strategy.defense.state_dict(), results["rounds"], config,
-                    strategy.privacy.state_dict(), wall_s(),
+                    run_dir,
+                    row["round"],
+                    arrays,
+                    strategy.defense.state_dict(),
+                    results["rounds"],
+                    config,
+                    strategy.privacy.state_dict(),
+                    wall_s(),
                 )
         except OSError as exc:
             write_errors.append(exc)
@@ -274,7 +316,11 @@ def execute(
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         strategy.start(
-            grid, initial, num_rounds=num_rounds, timeout=timeout, first_round=first_round,
+            grid,
+            initial,
+            num_rounds=num_rounds,
+            timeout=timeout,
+            first_round=first_round,
             eval_every=int(sim.cfg.eval_every),
         )
 
@@ -282,7 +328,9 @@ def execute(
         on_start(first_round)
     if first_round <= num_rounds:
         try:
-            sim.engine.execute(app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose))
+            sim.engine.execute(
+                app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose)
+            )
         except RoundError as exc:  # the rounds so far stay on disk, marked failed with the reason
             results.update(status="failed", error=str(exc))
             results["provenance"]["wall_s"] = wall_s()
@@ -291,9 +339,13 @@ def execute(
         if write_errors:
             raise write_errors[0]
     if len(results["rounds"]) != num_rounds:
-        raise RuntimeError(f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds")
+        raise RuntimeError(
+            f"the engine finished after {len(results['rounds'])} of {num_rounds} rounds"
+        )
     last = results["rounds"][-1]
-    results["final"] = {k: last[k] for k in ("accuracy", "loss", "asr", "epsilon", "delta") if k in last}
+    results["final"] = {
+        k: last[k] for k in ("accuracy", "loss", "asr", "epsilon", "delta") if k in last
+    }
     results["provenance"]["wall_s"] = wall_s()
     results["provenance"]["peak_rss_mib"] = provenance.peak_rss_mib()
     results["status"] = "complete"
@@ -319,7 +371,8 @@ def run_baselines(cfg: DictConfig, run_dir: Path, results: dict[str, Any]) -> di
     choices = {**results.get("choices", {}), "attack": "none"}
     clean = execute(prepare(baseline_config(cfg)), run_dir / "baseline-no-attack", choices=choices)
     fedavg = execute(
-        prepare(baseline_config(cfg, defense="fedavg")), run_dir / "baseline-fedavg",
+        prepare(baseline_config(cfg, defense="fedavg")),
+        run_dir / "baseline-fedavg",
         choices={**choices, "defense": "fedavg"},
     )
     baseline = {

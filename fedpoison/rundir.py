@@ -104,7 +104,12 @@ def _describe(done: dict[str, Any] | None, has_checkpoint: bool) -> str:
 
 
 def check_reuse(
-    run_dir: Path, done: dict[str, Any] | None, config: dict[str, Any], *, resume: bool, overwrite: bool
+    run_dir: Path,
+    done: dict[str, Any] | None,
+    config: dict[str, Any],
+    *,
+    resume: bool,
+    overwrite: bool,
 ) -> None:
     """Refuse to start in a directory that holds another run's outputs.
 

@@ -32,7 +32,9 @@ def derive_seed(seed: int, purpose: int, *keys: int) -> int:
     return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "little") >> 1
 
 
-def torch_generator(seed: int, purpose: int, *keys: int, device: str | torch.device = "cpu") -> torch.Generator:
+def torch_generator(
+    seed: int, purpose: int, *keys: int, device: str | torch.device = "cpu"
+) -> torch.Generator:
     """A ``torch.Generator`` seeded with :func:`derive_seed`."""
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(seed, purpose, *keys))

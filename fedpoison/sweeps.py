@@ -41,7 +41,9 @@ def _failures_file(run_dir: Path) -> Path | None:
     path = os.environ.get(ENV)
     if path is not None:
         return Path(path)
-    found = sorted(run_dir.parent.glob(".fedpoison-failed-jobs-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    found = sorted(
+        run_dir.parent.glob(".fedpoison-failed-jobs-*.jsonl"), key=lambda p: p.stat().st_mtime
+    )
     return found[-1] if found else None
 
 
@@ -61,7 +63,9 @@ def report_failures() -> int:
     path = os.environ.pop(ENV, None)
     if path is None or not Path(path).exists():
         return 0
-    failures = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+    failures = [
+        json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line
+    ]
     Path(path).unlink()
     if not failures:
         return 0

@@ -38,7 +38,12 @@ def matrix_run(tmp_path_factory: pytest.TempPathFactory):
         key = (attack, defense, pool)
         if key not in cache:
             run_dir = tmp_path_factory.mktemp(f"{defense}-{attack}-f{pool}")
-            overrides = [*MATRIX, f"attack={attack}", f"defense={defense}", f"threat.num_malicious={pool}"]
+            overrides = [
+                *MATRIX,
+                f"attack={attack}",
+                f"defense={defense}",
+                f"threat.num_malicious={pool}",
+            ]
             cache[key] = run_simulation(overrides, run_dir)
             assert cache[key]["status"] == "complete" and len(cache[key]["rounds"]) == 20
         return cache[key]
@@ -51,8 +56,10 @@ def _accuracy_loss(matrix_run, defense: str) -> tuple[float, float, float]:
     same f for trimmed mean; the no-attack pool behaves honestly."""
     clean = matrix_run("none", defense, SIGN_FLIP_POOL)["final"]["accuracy"]
     attacked = matrix_run("sign_flip", defense, SIGN_FLIP_POOL)["final"]["accuracy"]
-    print(f"\n[issue 4] {defense}: no attack {clean:.4f}, sign_flip f={SIGN_FLIP_POOL} {attacked:.4f}, "
-          f"loss {100 * (clean - attacked):.1f} points")
+    print(
+        f"\n[issue 4] {defense}: no attack {clean:.4f}, sign_flip f={SIGN_FLIP_POOL} {attacked:.4f}, "
+        f"loss {100 * (clean - attacked):.1f} points"
+    )
     return clean, attacked, clean - attacked
 
 
@@ -72,8 +79,10 @@ def test_backdoor_succeeds_against_fedavg(matrix_run) -> None:
     backdoored = matrix_run("backdoor", "fedavg", BACKDOOR_POOL)
     clean = matrix_run("none", "fedavg", BACKDOOR_POOL)["final"]["accuracy"]
     final = backdoored["final"]
-    print(f"\n[issue 4] backdoor f={BACKDOOR_POOL} vs fedavg: ASR {final['asr']:.4f}, "
-          f"accuracy {final['accuracy']:.4f} (clean {clean:.4f})")
+    print(
+        f"\n[issue 4] backdoor f={BACKDOOR_POOL} vs fedavg: ASR {final['asr']:.4f}, "
+        f"accuracy {final['accuracy']:.4f} (clean {clean:.4f})"
+    )
     assert all("asr" in row for row in backdoored["rounds"])
     assert final["asr"] >= 0.8
     assert clean - final["accuracy"] <= 0.05  # the main task is barely affected (stealthy)
@@ -83,8 +92,13 @@ def test_backdoor_succeeds_against_fedavg(matrix_run) -> None:
 SWEEP_DEFENSES = ["fedavg", "krum", "median", "trimmed_mean", "fltrust", "bulyan"]
 # 15 clients, 2 malicious: Bulyan (n ≥ 4f+3 = 11) still runs when attack=malformed has
 # rejected both malicious replies (13 rows, f = ⌈2·13/15⌉ = 2).
-SWEEP = ["federation.num_clients=15", "threat.num_malicious=2", "num_rounds=2", "progress=false",
-         "checkpoint_every=0"]
+SWEEP = [
+    "federation.num_clients=15",
+    "threat.num_malicious=2",
+    "num_rounds=2",
+    "progress=false",
+    "checkpoint_every=0",
+]
 
 
 def _sweep_overrides(attack: str, defense: str) -> list[str]:
@@ -150,13 +164,25 @@ def test_adaptive_without_knows_defense_is_a_config_error(defense: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["defense=bulyan", "federation.num_clients=10", "threat.num_malicious=2"], "bulyan: needs n ≥ 4f+3"),
+        (
+            ["defense=bulyan", "federation.num_clients=10", "threat.num_malicious=2"],
+            "bulyan: needs n ≥ 4f+3",
+        ),
         (["defense=krum", "threat.num_malicious=9"], "krum: needs n ≥ 2f+3"),
         (["defense=median", "threat.num_malicious=10"], "median: needs n ≥ 2f+1"),
         (["defense=trimmed_mean", "threat.num_malicious=10"], "trimmed_mean: needs"),
-        (["defense=bulyan", "federation.num_clients=20", "federation.clients_per_round=10"], "bulyan"),
+        (
+            ["defense=bulyan", "federation.num_clients=20", "federation.clients_per_round=10"],
+            "bulyan",
+        ),
     ],
-    ids=["bulyan-10-clients", "krum-9-of-20", "median-10-of-20", "trimmed_mean-10-of-20", "bulyan-10-per-round"],
+    ids=[
+        "bulyan-10-clients",
+        "krum-9-of-20",
+        "median-10-of-20",
+        "trimmed_mean-10-of-20",
+        "bulyan-10-per-round",
+    ],
 )
 def test_too_few_clients_is_a_config_error(overrides: list[str], expected: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -166,9 +192,16 @@ def test_too_few_clients_is_a_config_error(overrides: list[str], expected: str) 
 
 
 # --------------------------------------------------------------------------- pool and engines
-POOL = ["federation.num_clients=12", "threat.num_malicious=3", "num_rounds=3", "progress=false",
-        "checkpoint_every=0", "defense=median", "attack=malformed",
-        "attack.reply.faults=['nan',crash,wrong_shape]"]  # all detectable; quoted: Hydra reads nan as a float
+POOL = [
+    "federation.num_clients=12",
+    "threat.num_malicious=3",
+    "num_rounds=3",
+    "progress=false",
+    "checkpoint_every=0",
+    "defense=median",
+    "attack=malformed",
+    "attack.reply.faults=['nan',crash,wrong_shape]",
+]  # all detectable; quoted: Hydra reads nan as a float
 
 
 def _assert_pool_fixed(results: dict[str, Any], seed: int = 0) -> None:
@@ -186,13 +219,22 @@ def test_malicious_pool_identical_across_rounds(tmp_path: Path) -> None:
     _assert_pool_fixed(other, seed=1)
 
 
-ENGINE_RUN = ["federation.num_clients=10", "threat.num_malicious=2", "num_rounds=2", "progress=false",
-              "checkpoint_every=0", "attack=alie", "defense=trimmed_mean"]
+ENGINE_RUN = [
+    "federation.num_clients=10",
+    "threat.num_malicious=2",
+    "num_rounds=2",
+    "progress=false",
+    "checkpoint_every=0",
+    "attack=alie",
+    "defense=trimmed_mean",
+]
 
 
 def _trajectory(results: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return [(r["round"], r["accuracy"], r["loss"], r["rejected"], r["malicious_participants"])
-            for r in results["rounds"]]
+    return [
+        (r["round"], r["accuracy"], r["loss"], r["rejected"], r["malicious_participants"])
+        for r in results["rounds"]
+    ]
 
 
 @pytest.mark.slow

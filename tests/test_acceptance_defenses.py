@@ -29,8 +29,18 @@ SMALL = [
     "progress=false",
 ]
 DETECTION_KEYS = (
-    "participants", "malicious_participants", "f", "rejected", "invalid",
-    "tp", "fp", "fn", "tn", "precision", "recall", "fpr",
+    "participants",
+    "malicious_participants",
+    "f",
+    "rejected",
+    "invalid",
+    "tp",
+    "fp",
+    "fn",
+    "tn",
+    "precision",
+    "recall",
+    "fpr",
 )
 
 
@@ -122,7 +132,9 @@ def test_num_examples_inflation_moves_fedavg_not_median(tmp_path: Path) -> None:
     """Inflation keeps the honest rows and only lies about num-examples: FedAvg (weighted by
     the claims) changes, the median (which ignores them) is bit-identical to no attack."""
     runs = {
-        (defense, attack): _run([f"attack={attack}", f"defense={defense}"], tmp_path / f"{defense}-{attack}")
+        (defense, attack): _run(
+            [f"attack={attack}", f"defense={defense}"], tmp_path / f"{defense}-{attack}"
+        )
         for defense in ("fedavg", "median")
         for attack in ("none", "num_examples_inflation")
     }
@@ -136,6 +148,8 @@ def test_num_examples_inflation_moves_fedavg_not_median(tmp_path: Path) -> None:
 
 
 def test_fltrust_official_root_procedure_changes_the_server_step(tmp_path: Path) -> None:
-    official = _run(["attack=sign_flip", "defense=fltrust", "defense.root_procedure=official"], tmp_path / "o")
+    official = _run(
+        ["attack=sign_flip", "defense=fltrust", "defense.root_procedure=official"], tmp_path / "o"
+    )
     clients = _run(["attack=sign_flip", "defense=fltrust"], tmp_path / "c")
     assert _per_round(official, "loss") != _per_round(clients, "loss")

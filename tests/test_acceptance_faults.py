@@ -62,7 +62,11 @@ def test_reasons_cover_every_fault() -> None:
 
 
 def fault_schedule(
-    seed: int, num_clients: int, num_malicious: int, num_rounds: int, faults: list[str] | None = None
+    seed: int,
+    num_clients: int,
+    num_malicious: int,
+    num_rounds: int,
+    faults: list[str] | None = None,
 ) -> dict[tuple[int, int], str]:
     """``{(round, client): fault}`` for every malicious client in every round (full participation)."""
     names = list(faults) if faults else list(FAULTS)
@@ -71,20 +75,28 @@ def fault_schedule(
     for server_round in range(1, num_rounds + 1):
         for client in pool:
             gen = torch_generator(seed, REPLY_ATTACK, server_round, client)
-            schedule[server_round, client] = names[int(torch.randint(len(names), (1,), generator=gen))]
+            schedule[server_round, client] = names[
+                int(torch.randint(len(names), (1,), generator=gen))
+            ]
     return schedule
 
 
 def check_faults(
-    label: str, results: dict[str, Any], run_dir: Path, schedule: dict[tuple[int, int], str],
-    num_clients: int, bounded: bool = True,
+    label: str,
+    results: dict[str, Any],
+    run_dir: Path,
+    schedule: dict[tuple[int, int], str],
+    num_clients: int,
+    bounded: bool = True,
 ) -> dict[str, int]:
     """Print the fault counts, then assert that the server recorded exactly the detectable
     faults injected (each with its reason, also in results.json), that no honest client was
     ever rejected, and that no round was skipped and every loss is finite."""
     pool = sorted({client for _, client in schedule})
     recorded = {
-        (row["round"], entry["client"]): entry["reason"] for row in results["rounds"] for entry in row["invalid"]
+        (row["round"], entry["client"]): entry["reason"]
+        for row in results["rounds"]
+        for entry in row["invalid"]
     }
     detectable = {key for key, fault in schedule.items() if REASONS[fault] is not None}
     counts = {
@@ -95,9 +107,11 @@ def check_faults(
         "recorded_benign": sum(client not in pool for _, client in recorded),
         "skipped_rounds": sum("skipped" in row for row in results["rounds"]),
     }
-    print(f"\n[faults] {label}: injected {counts['injected']} (detectable {counts['detectable']}, "
-          f"huge {counts['huge']}), recorded {counts['recorded']} from malicious clients "
-          f"(+{counts['recorded_benign']} from honest ones), skipped rounds {counts['skipped_rounds']}")
+    print(
+        f"\n[faults] {label}: injected {counts['injected']} (detectable {counts['detectable']}, "
+        f"huge {counts['huge']}), recorded {counts['recorded']} from malicious clients "
+        f"(+{counts['recorded_benign']} from honest ones), skipped rounds {counts['skipped_rounds']}"
+    )
 
     assert results["status"] == "complete" and results["malicious_clients"] == pool
     on_disk = read_results(run_dir)
@@ -111,11 +125,17 @@ def check_faults(
             assert isinstance(entry["client"], int) and entry["reason"].strip(), entry
         assert row["participants"] + len(row["invalid"]) == num_clients  # every sampled client
         huge_now = sum(1 for (sr, _), fault in schedule.items() if sr == r and fault == "huge")
-        assert row["malicious_participants"] == huge_now  # the undetectable fault reached the defense
+        assert (
+            row["malicious_participants"] == huge_now
+        )  # the undetectable fault reached the defense
         assert row["invalid_malicious"] == sum(e["client"] in pool for e in row["invalid"])
         assert "skipped" not in row, f"round {r} skipped: {row['skipped']}"
-        assert math.isfinite(row["loss"]), f"round {r}: loss {row['loss']} (global model not finite)"
-    assert counts["recorded_benign"] == 0, "honest clients sent broken replies: the global model is unusable"
+        assert math.isfinite(row["loss"]), (
+            f"round {r}: loss {row['loss']} (global model not finite)"
+        )
+    assert counts["recorded_benign"] == 0, (
+        "honest clients sent broken replies: the global model is unusable"
+    )
     assert set(recorded) == detectable
     for key in detectable:
         assert REASONS[schedule[key]] in recorded[key], (key, schedule[key], recorded[key])
@@ -124,7 +144,10 @@ def check_faults(
 
 
 def _check_unbounded(
-    results: dict[str, Any], run_dir: Path, schedule: dict[tuple[int, int], str], counts: dict[str, int]
+    results: dict[str, Any],
+    run_dir: Path,
+    schedule: dict[tuple[int, int], str],
+    counts: dict[str, int],
 ) -> dict[str, int]:
     """A rule without bounded influence: the first round's detectable faults are all recorded,
     every skipped round says why, and the final global model (checkpoint) is finite."""
@@ -143,20 +166,35 @@ def _check_unbounded(
 # --------------------------------------------------------------------------- one fault at a time
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_every_fault_is_recorded_with_its_reason(fault: str, tmp_path: Path) -> None:
-    overrides = ["federation.num_clients=8", "threat.num_malicious=2", "num_rounds=1", "progress=false",
-                 "checkpoint_every=0", "attack=malformed", "defense=median",
-                 f"attack.reply.faults=['{fault}']"]  # quoted: Hydra would read nan/inf as floats
+    overrides = [
+        "federation.num_clients=8",
+        "threat.num_malicious=2",
+        "num_rounds=1",
+        "progress=false",
+        "checkpoint_every=0",
+        "attack=malformed",
+        "defense=median",
+        f"attack.reply.faults=['{fault}']",
+    ]  # quoted: Hydra would read nan/inf as floats
     results = run_simulation(overrides, tmp_path)
-    counts = check_faults(f"only {fault} (median)", results, tmp_path, fault_schedule(0, 8, 2, 1, [fault]), 8)
+    counts = check_faults(
+        f"only {fault} (median)", results, tmp_path, fault_schedule(0, 8, 2, 1, [fault]), 8
+    )
     assert counts["recorded"] == (0 if fault == "huge" else 2)
 
 
 # --------------------------------------------------------------------------- every defense, all faults
 MIX_CLIENTS, MIX_MALICIOUS, MIX_ROUNDS = 20, 3, 4
 # 20 clients with 3 malicious: Bulyan (n ≥ 4f+3) still runs with 17 valid rows (f = 3).
-MIX = [f"federation.num_clients={MIX_CLIENTS}", f"threat.num_malicious={MIX_MALICIOUS}",
-       f"num_rounds={MIX_ROUNDS}", "progress=false", "attack=malformed",
-       "robustness.skip_invalid_rounds=true", f"checkpoint_every={MIX_ROUNDS}"]
+MIX = [
+    f"federation.num_clients={MIX_CLIENTS}",
+    f"threat.num_malicious={MIX_MALICIOUS}",
+    f"num_rounds={MIX_ROUNDS}",
+    "progress=false",
+    "attack=malformed",
+    "robustness.skip_invalid_rounds=true",
+    f"checkpoint_every={MIX_ROUNDS}",
+]
 MIX_SCHEDULE = fault_schedule(0, MIX_CLIENTS, MIX_MALICIOUS, MIX_ROUNDS)
 
 
@@ -191,40 +229,68 @@ def test_malformed_completes_with_every_defense(defense: str, mixed_run) -> None
 @pytest.mark.parametrize("defense", DEFENSES)
 def test_malformed_faults_recorded_and_model_finite(defense: str, mixed_run) -> None:
     results, run_dir = mixed_run(defense)
-    check_faults(f"{defense} (inline)", results, run_dir, MIX_SCHEDULE, MIX_CLIENTS, defense not in NOT_BOUNDED)
+    check_faults(
+        f"{defense} (inline)",
+        results,
+        run_dir,
+        MIX_SCHEDULE,
+        MIX_CLIENTS,
+        defense not in NOT_BOUNDED,
+    )
 
 
 # --------------------------------------------------------------------------- only 'huge'
-HUGE = ["federation.num_clients=15", "threat.num_malicious=2", "num_rounds=5", "progress=false",
-        "checkpoint_every=5", "attack=malformed", "attack.reply.faults=[huge]",
-        "robustness.skip_invalid_rounds=true"]
+HUGE = [
+    "federation.num_clients=15",
+    "threat.num_malicious=2",
+    "num_rounds=5",
+    "progress=false",
+    "checkpoint_every=5",
+    "attack=malformed",
+    "attack.reply.faults=[huge]",
+    "robustness.skip_invalid_rounds=true",
+]
 
 
 @pytest.mark.parametrize("defense", DEFENSES)
-def test_huge_replies_reach_the_defense_and_the_model_stays_finite(defense: str, tmp_path: Path) -> None:
+def test_huge_replies_reach_the_defense_and_the_model_stays_finite(
+    defense: str, tmp_path: Path
+) -> None:
     results = run_simulation([*HUGE, f"defense={defense}"], tmp_path)
     schedule = fault_schedule(0, 15, 2, 5, ["huge"])
-    counts = check_faults(f"only huge ({defense})", results, tmp_path, schedule, 15, defense not in NOT_BOUNDED)
+    counts = check_faults(
+        f"only huge ({defense})", results, tmp_path, schedule, 15, defense not in NOT_BOUNDED
+    )
     assert counts["huge"] == 10
     if defense not in NOT_BOUNDED:
         assert counts["recorded"] == 0
 
 
 # --------------------------------------------------------------------------- other engines
-ENGINE = ["federation.num_clients=10", "threat.num_malicious=2", "num_rounds=3", "progress=false",
-          "checkpoint_every=0", "attack=malformed", "defense=median", "seed=2",
-          "robustness.skip_invalid_rounds=true"]
+ENGINE = [
+    "federation.num_clients=10",
+    "threat.num_malicious=2",
+    "num_rounds=3",
+    "progress=false",
+    "checkpoint_every=0",
+    "attack=malformed",
+    "defense=median",
+    "seed=2",
+    "robustness.skip_invalid_rounds=true",
+]
 ENGINE_SCHEDULE = fault_schedule(2, 10, 2, 3)
 
 
 def _compare_with_inline(engine: list[str], tmp_path: Path) -> None:
-    assert {"crash", "huge"} <= set(ENGINE_SCHEDULE.values())  # a raising ClientApp, an accepted row
+    assert {"crash", "huge"} <= set(
+        ENGINE_SCHEDULE.values()
+    )  # a raising ClientApp, an accepted row
     inline = run_simulation(ENGINE, tmp_path / "inline")
     other = run_simulation([*ENGINE, *engine], tmp_path / "other")
     check_faults(f"median ({engine[0]})", other, tmp_path / "other", ENGINE_SCHEDULE, 10)
-    assert [(r["accuracy"], r["loss"], [e["client"] for e in r["invalid"]]) for r in other["rounds"]] == [
-        (r["accuracy"], r["loss"], [e["client"] for e in r["invalid"]]) for r in inline["rounds"]
-    ]
+    assert [
+        (r["accuracy"], r["loss"], [e["client"] for e in r["invalid"]]) for r in other["rounds"]
+    ] == [(r["accuracy"], r["loss"], [e["client"] for e in r["invalid"]]) for r in inline["rounds"]]
 
 
 @pytest.mark.slow
@@ -242,24 +308,44 @@ def test_malformed_on_flower_engine(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- every defense, other engines
 @pytest.mark.slow
 @pytest.mark.ray
-@pytest.mark.parametrize("engine", [["engine=ray", "engine.num_workers=2"], ["engine=flower"]], ids=["ray", "flower"])
+@pytest.mark.parametrize(
+    "engine", [["engine=ray", "engine.num_workers=2"], ["engine=flower"]], ids=["ray", "flower"]
+)
 def test_malformed_with_every_defense_on_other_engines(engine: list[str], tmp_path: Path) -> None:
     for defense in DEFENSES:
-        results = run_simulation([*MIX, f"defense={defense}", *engine, "num_rounds=2"], tmp_path / defense)
+        results = run_simulation(
+            [*MIX, f"defense={defense}", *engine, "num_rounds=2"], tmp_path / defense
+        )
         assert results["status"] == "complete"
         assert all(row["invalid"] for row in results["rounds"])
 
 
 # --------------------------------------------------------------------------- hanging and dying clients
-PROCESS = ["federation.num_clients=6", "threat.num_malicious=1", "num_rounds=2", "progress=false",
-           "checkpoint_every=0", "attack=malformed", "defense=median", "engine=ray", "engine.num_workers=2"]
+PROCESS = [
+    "federation.num_clients=6",
+    "threat.num_malicious=1",
+    "num_rounds=2",
+    "progress=false",
+    "checkpoint_every=0",
+    "attack=malformed",
+    "defense=median",
+    "engine=ray",
+    "engine.num_workers=2",
+]
 
 
 @pytest.mark.slow
 @pytest.mark.ray
 def test_hanging_client_times_out_on_ray(tmp_path: Path) -> None:
-    results = run_simulation([*PROCESS, "attack.reply.faults=[hang]", "attack.reply.hang_seconds=60",
-                              "engine.client_timeout=3"], tmp_path)
+    results = run_simulation(
+        [
+            *PROCESS,
+            "attack.reply.faults=[hang]",
+            "attack.reply.hang_seconds=60",
+            "engine.client_timeout=3",
+        ],
+        tmp_path,
+    )
     bad = results["malicious_clients"][0]
     for row in results["rounds"]:
         assert [e["client"] for e in row["invalid"]] == [bad]

@@ -37,7 +37,9 @@ def test_resume_refuses_a_checkpoint_of_other_settings_before_round_one(tmp_path
     run_simulation(overrides, tmp_path)
     before = (tmp_path / "results.json").read_bytes()
     with pytest.raises(ConfigError, match=r"other settings \(attack\.[a-z_]+.*resume=false"):
-        run_simulation([*overrides, "resume=true", "attack=sign_flip", "threat.num_malicious=0"], tmp_path)
+        run_simulation(
+            [*overrides, "resume=true", "attack=sign_flip", "threat.num_malicious=0"], tmp_path
+        )
     with pytest.raises(ConfigError, match=r"after round 4 but num_rounds=3"):
         run_simulation([*TINY, "num_rounds=3", "checkpoint_every=2", "resume=true"], tmp_path)
     assert (tmp_path / "results.json").read_bytes() == before  # nothing written is lost
@@ -46,7 +48,8 @@ def test_resume_refuses_a_checkpoint_of_other_settings_before_round_one(tmp_path
 def test_resume_with_more_rounds_extends_the_run_as_if_never_stopped(tmp_path):
     run_simulation([*TINY, "num_rounds=2", "checkpoint_every=2"], tmp_path / "short")
     extended = run_simulation(
-        [*TINY, "num_rounds=4", "checkpoint_every=2", "resume=true", "progress=true"], tmp_path / "short"
+        [*TINY, "num_rounds=4", "checkpoint_every=2", "resume=true", "progress=true"],
+        tmp_path / "short",
     )
     whole = run_simulation([*TINY, "num_rounds=4", "checkpoint_every=2"], tmp_path / "whole")
     assert extended["provenance"]["resumed_after_round"] == 2

@@ -14,7 +14,11 @@ FAST = ["progress=false"]
 
 def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fedpoison", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "fedpoison", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
     )
 
 

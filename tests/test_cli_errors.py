@@ -21,7 +21,11 @@ DEFENSES = ", ".join(sorted(p.stem for p in (CONF_DIR / "defense").glob("*.yaml"
 
 def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fedpoison", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "fedpoison", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -29,14 +33,31 @@ def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     ("argv", "expected"),
     [
         (["defence=krum"], "unknown config key or group 'defence' (did you mean 'defense'?)"),
-        (["+defence=krum"], "unknown config key 'defence' (did you mean 'defense'?); `fedpoison --help` lists the groups and keys"),
+        (
+            ["+defence=krum"],
+            "unknown config key 'defence' (did you mean 'defense'?); `fedpoison --help` lists the groups and keys",
+        ),
         (["+foo=1"], "unknown config key 'foo'; `fedpoison --help` lists the groups and keys"),
-        (["defense=krumm"], f"defense: no option 'krumm' (did you mean 'krum'?); available: {DEFENSES}"),
-        (["--cfg", "job", "defense=krumm"], f"defense: no option 'krumm' (did you mean 'krum'?); available: {DEFENSES}"),
-        (["-m", "defense=krum,medain"], f"defense: no option 'medain' (did you mean 'median'?); available: {DEFENSES}"),
-        (["-m", "+experiment=robustness_grid"], "experiment already has a default: choose it with experiment=NAME (no +)"),
-        (["-m", "defense=krum", "--cfg", "job"],
-         "--cfg prints one composed config and cannot be combined with -m: drop -m and give one value per key"),
+        (
+            ["defense=krumm"],
+            f"defense: no option 'krumm' (did you mean 'krum'?); available: {DEFENSES}",
+        ),
+        (
+            ["--cfg", "job", "defense=krumm"],
+            f"defense: no option 'krumm' (did you mean 'krum'?); available: {DEFENSES}",
+        ),
+        (
+            ["-m", "defense=krum,medain"],
+            f"defense: no option 'medain' (did you mean 'median'?); available: {DEFENSES}",
+        ),
+        (
+            ["-m", "+experiment=robustness_grid"],
+            "experiment already has a default: choose it with experiment=NAME (no +)",
+        ),
+        (
+            ["-m", "defense=krum", "--cfg", "job"],
+            "--cfg prints one composed config and cannot be combined with -m: drop -m and give one value per key",
+        ),
         (["-m", "experiment=robustness_grid"], None),
         (["--cfg", "job", "experiment=fltrust_mnist"], None),
         (["-m", "seed=range(0,50)", "defense=krum,median"], None),
@@ -48,7 +69,9 @@ def test_precheck_lines(argv: list[str], expected: str | None) -> None:
 
 def test_unknown_top_level_key_fails_validation() -> None:
     cfg = compose_config(["+defence=krum"])
-    with pytest.raises(ConfigError, match=r"unknown config key 'defence' \(did you mean 'defense'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'defence' \(did you mean 'defense'\?\)"
+    ):
         validate(cfg)
 
 
@@ -92,13 +115,22 @@ LAUNCHERS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("launcher", "plugin"), LAUNCHERS)
-def test_a_failed_sweep_job_fails_the_sweep_under_any_launcher(tmp_path: Path, launcher: str, plugin: str | None) -> None:
+def test_a_failed_sweep_job_fails_the_sweep_under_any_launcher(
+    tmp_path: Path, launcher: str, plugin: str | None
+) -> None:
     if plugin is not None and importlib.util.find_spec(plugin) is None:
-        pytest.skip(f"{plugin} is not installed (pip install hydra-{launcher.split('_')[0]}-launcher)")
+        pytest.skip(
+            f"{plugin} is not installed (pip install hydra-{launcher.split('_')[0]}-launcher)"
+        )
     sweep = tmp_path / "sweep"
     out = fedpoison(
-        "-m", f"hydra/launcher={launcher}", "defense=krum,fedavg", "threat.num_malicious=9", "num_rounds=2",
-        "progress=false", f"hydra.sweep.dir={sweep}",
+        "-m",
+        f"hydra/launcher={launcher}",
+        "defense=krum,fedavg",
+        "threat.num_malicious=9",
+        "num_rounds=2",
+        "progress=false",
+        f"hydra.sweep.dir={sweep}",
     )
     assert out.returncode == 2, out.stderr
     krum = sweep / "krum-alie-f9-seed0-num_rounds=2"
@@ -106,15 +138,23 @@ def test_a_failed_sweep_job_fails_the_sweep_under_any_launcher(tmp_path: Path, l
         "krum: needs n ≥ 2f+3 = 21, got n=20, f=9 (with 20 clients per round); sample more clients, "
         "lower threat.num_malicious or set defense.f"
     )
-    summary = out.stderr[out.stderr.index("fedpoison: 1 job(s) of the sweep failed:"):].strip().splitlines()
+    summary = (
+        out.stderr[out.stderr.index("fedpoison: 1 job(s) of the sweep failed:") :]
+        .strip()
+        .splitlines()
+    )
     assert summary == ["fedpoison: 1 job(s) of the sweep failed:", f"  {krum}: {message}"]
     fedavg = json.loads((sweep / "fedavg-alie-f9-seed0-num_rounds=2" / "results.json").read_text())
     assert fedavg["status"] == "complete"
-    assert (krum / ".hydra" / "overrides.yaml").exists()  # the report lists it as failed before round 1
+    assert (
+        krum / ".hydra" / "overrides.yaml"
+    ).exists()  # the report lists it as failed before round 1
     assert not list(sweep.glob(".fedpoison-failed-jobs-*"))
 
 
-def test_a_job_without_the_environment_finds_the_sweep_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_job_without_the_environment_finds_the_sweep_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fedpoison import sweeps
 
     monkeypatch.delenv(sweeps.ENV, raising=False)
@@ -122,7 +162,9 @@ def test_a_job_without_the_environment_finds_the_sweep_file(tmp_path: Path, monk
     failures.write_text("")
     sweeps.record_failure(tmp_path / "krum-alie-f9-seed0", 2, "krum: needs n ≥ 2f+3")
     assert json.loads(failures.read_text()) == {
-        "run_dir": str(tmp_path / "krum-alie-f9-seed0"), "code": 2, "message": "krum: needs n ≥ 2f+3"
+        "run_dir": str(tmp_path / "krum-alie-f9-seed0"),
+        "code": 2,
+        "message": "krum: needs n ≥ 2f+3",
     }
     monkeypatch.setenv(sweeps.ENV, str(failures))
     assert sweeps.report_failures() == 2 and not failures.exists()

@@ -23,7 +23,10 @@ INVALID: list[tuple[str, str]] = [
     *[(f"training.local_steps={v}", "training.local_steps") for v in (0, -2, "x")],
     *[(f"training.server_lr={v}", "training.server_lr") for v in (0, -1, "x")],
     *[(f"federation.num_clients={v}", "federation.num_clients") for v in (0, -3, "x", 2.5)],
-    *[(f"federation.clients_per_round={v}", "federation.clients_per_round") for v in (0, -1, 21, 1000, "x")],
+    *[
+        (f"federation.clients_per_round={v}", "federation.clients_per_round")
+        for v in (0, -1, 21, 1000, "x")
+    ],
     *[(f"federation.fraction={v}", "federation.fraction") for v in (0, -0.2, 1.5, "x")],
     *[(f"federation.timeout={v}", "federation.timeout") for v in (0, -5)],
     *[(f"federation.dropout_rate={v}", "federation.dropout_rate") for v in (-0.1, 1.0, "x")],
@@ -38,16 +41,29 @@ INVALID: list[tuple[str, str]] = [
     ("threat.start_round=5 threat.end_round=2", "threat.end_round"),
     ("threat.selection=explicit threat.ids=[25]", "threat.ids"),
     ("threat.selection=explicit threat.ids=[-1]", "threat.ids"),
-    *[(f"robustness.on_invalid_reply={v}", "robustness.on_invalid_reply") for v in ("drop", "ignore")],
-    *[(f"robustness.skip_invalid_rounds={v}", "robustness.skip_invalid_rounds") for v in ("maybe",)],
+    *[
+        (f"robustness.on_invalid_reply={v}", "robustness.on_invalid_reply")
+        for v in ("drop", "ignore")
+    ],
+    *[
+        (f"robustness.skip_invalid_rounds={v}", "robustness.skip_invalid_rounds")
+        for v in ("maybe",)
+    ],
     *[(f"checkpoint_every={v}", "checkpoint_every") for v in (-1, "x")],
     *[(f"eval_every={v}", "eval_every") for v in (0, -2, "x")],
     ("defense=fltrust defense.root_procedure=sum", "root_procedure"),
     *[(f"privacy=central privacy.noise_multiplier={v}", "noise_multiplier") for v in (0, -0.5)],
-    *[(f"privacy={m} privacy.delta={v}", "delta") for m in ("central", "local") for v in (0.1, 1.5)],
+    *[
+        (f"privacy={m} privacy.delta={v}", "delta")
+        for m in ("central", "local")
+        for v in (0.1, 1.5)
+    ],
     ("privacy=dpsgd privacy.delta=0.5", "delta"),
     ("privacy=dpsgd model=resnet8 model.norm=batch", "Opacus-compatible"),
-    ("privacy=central privacy.target_quantile=0.5 privacy.clip_count_stddev=0.1", "clip_count_stddev"),
+    (
+        "privacy=central privacy.target_quantile=0.5 privacy.clip_count_stddev=0.1",
+        "clip_count_stddev",
+    ),
     ("privacy=central privacy.accountant=moments", "accountant"),
     ("privacy=bogus", "privacy"),
     *[(f"{flag}=maybe", flag) for flag in ("resume", "baseline", "verbose", "progress")],
@@ -58,13 +74,22 @@ INVALID: list[tuple[str, str]] = [
     ("defense=trimmed_mean threat.num_malicious=10", "trimmed"),
     ("defense=krum defense.f=10", "krum"),
     ("defense=krum federation.clients_per_round=4 threat.num_malicious=2", "krum"),
-    *[(f"attack={a} threat.knowledge=own", "threat.knowledge") for a in ("ipm", "min_max", "min_sum", "adaptive")],
+    *[
+        (f"attack={a} threat.knowledge=own", "threat.knowledge")
+        for a in ("ipm", "min_max", "min_sum", "adaptive")
+    ],
     ("attack=adaptive threat.knows_defense=false", "knows_defense"),
     *[(f"partition=dirichlet partition.alpha={v}", "alpha") for v in (0, -1)],
     *[(f"dataset.test_fraction={v}", "test_fraction") for v in (0, 1.5, -0.1)],
     ("federation.num_clients=5000", "num_clients"),
 ]
-CONTEXTS = ["defense=median", "defense=fedavg", "defense=trimmed_mean", "attack=sign_flip", "engine=ray"]
+CONTEXTS = [
+    "defense=median",
+    "defense=fedavg",
+    "defense=trimmed_mean",
+    "attack=sign_flip",
+    "engine=ray",
+]
 CASES = [(ctx, bad, token) for ctx, (bad, token) in itertools.product(CONTEXTS, INVALID)]
 
 

@@ -34,13 +34,33 @@ CASES: dict[str, list[str]] = {
     for attack in ("none", "alie", "sign_flip", "backdoor")
 }
 CASES |= {
-    "ray-trimmed_mean-alie": ["engine=ray", "engine.num_workers=2", "defense=trimmed_mean", "attack=alie"],
-    "ray-krum-sign_flip": ["engine=ray", "engine.num_workers=2", "defense=krum", "attack=sign_flip"],
-    "ray-fltrust-backdoor": ["engine=ray", "engine.num_workers=2", "defense=fltrust", "attack=backdoor"],
+    "ray-trimmed_mean-alie": [
+        "engine=ray",
+        "engine.num_workers=2",
+        "defense=trimmed_mean",
+        "attack=alie",
+    ],
+    "ray-krum-sign_flip": [
+        "engine=ray",
+        "engine.num_workers=2",
+        "defense=krum",
+        "attack=sign_flip",
+    ],
+    "ray-fltrust-backdoor": [
+        "engine=ray",
+        "engine.num_workers=2",
+        "defense=fltrust",
+        "attack=backdoor",
+    ],
     "central_dp-median-alie": ["privacy=central", "defense=median", "attack=alie"],
     "dropouts-stragglers-trimmed_mean": [
-        "federation.dropout_rate=0.2", "federation.straggler_fraction=0.3", "federation.straggler_slowdown=3",
-        "federation.deadline=2", "defense=trimmed_mean", "attack=alie", "defense.f=2",
+        "federation.dropout_rate=0.2",
+        "federation.straggler_fraction=0.3",
+        "federation.straggler_slowdown=3",
+        "federation.deadline=2",
+        "defense=trimmed_mean",
+        "attack=alie",
+        "defense.f=2",
     ],
     "fltrust-root-sign_flip": ["defense=fltrust", "defense.root_size=50", "attack=sign_flip"],
 }
@@ -80,14 +100,18 @@ def recorded():
     if RECORD:
         old = json.loads(GOLDEN.read_text(encoding="utf-8")) if GOLDEN.exists() else {}
         GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps({**old, **outcomes}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        GOLDEN.write_text(
+            json.dumps({**old, **outcomes}, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
 
 
 def _check(name: str, outcome: Any, golden: dict[str, Any], recorded: dict[str, Any]) -> None:
     if RECORD:
         recorded[name] = outcome
         return
-    assert json.loads(json.dumps(outcome)) == golden[name], f"{name}: rounds differ from the golden record"
+    assert json.loads(json.dumps(outcome)) == golden[name], (
+        f"{name}: rounds differ from the golden record"
+    )
 
 
 @pytest.mark.slow

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-ARGS = ["attack=sign_flip", "defense=median", "num_rounds=12", "checkpoint_every=3", "progress=false"]
+ARGS = [
+    "attack=sign_flip",
+    "defense=median",
+    "num_rounds=12",
+    "checkpoint_every=3",
+    "progress=false",
+]
 
 
 def _cmd(run_dir: Path, *extra: str) -> list[str]:
@@ -41,7 +47,9 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     partial = json.loads((killed / "results.json").read_text())  # never truncated
     assert partial["status"] == "running" and 3 <= len(partial["rounds"]) < 12
 
-    resumed = subprocess.run(_cmd(killed, "resume=true"), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        _cmd(killed, "resume=true"), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     done = json.loads((killed / "results.json").read_text())
     assert done["status"] == "complete" and done["provenance"]["resumed_after_round"] >= 3

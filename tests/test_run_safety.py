@@ -21,7 +21,11 @@ FAST = ["progress=false", "num_rounds=2"]
 
 def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fedpoison", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "fedpoison", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -45,9 +49,20 @@ def test_two_runs_started_together_keep_both_results(tmp_path: Path) -> None:
     resolution): both complete, in two directories."""
     cmd = [sys.executable, "-m", "fedpoison", *FAST]
     procs = [
-        subprocess.Popen([*cmd, "seed=1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-        subprocess.Popen([*cmd, "seed=2", "defense=median"], cwd=tmp_path, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True),
+        subprocess.Popen(
+            [*cmd, "seed=1"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [*cmd, "seed=2", "defense=median"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
     ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -61,10 +76,16 @@ def test_two_runs_started_together_keep_both_results(tmp_path: Path) -> None:
 def test_lock_refuses_a_second_holder_and_is_released(tmp_path: Path) -> None:
     with rundir.RunLock(tmp_path):
         holder = subprocess.run(
-            [sys.executable, "-c", "import sys; from pathlib import Path; from fedpoison.rundir import RunLock\n"
-             "try:\n    RunLock(Path(sys.argv[1])).__enter__()\nexcept Exception as e:\n    print(e)",
-             str(tmp_path)],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; from fedpoison.rundir import RunLock\n"
+                "try:\n    RunLock(Path(sys.argv[1])).__enter__()\nexcept Exception as e:\n    print(e)",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert f"is in use by another fedpoison run (pid {os.getpid()})" in holder.stdout
     with rundir.RunLock(tmp_path):  # released: taken again
@@ -73,7 +94,11 @@ def test_lock_refuses_a_second_holder_and_is_released(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- refusals
 def _snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in directory.rglob("*") if p.is_file() and p.name != rundir.LOCK}
+    return {
+        p.name: p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != rundir.LOCK
+    }
 
 
 @pytest.mark.slow
@@ -130,7 +155,9 @@ def test_a_failed_write_names_the_file(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(Path, "write_text", full)
     with pytest.raises(OSError) as caught:
         atomic_write_text(tmp_path / "results.json", "new")
-    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "results.json")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(
+        tmp_path / "results.json"
+    )
     monkeypatch.undo()
     assert (tmp_path / "results.json").read_text() == "old"  # the last complete file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
@@ -153,8 +180,13 @@ def test_a_corrupt_checkpoint_is_one_line(tmp_path: Path) -> None:
 
 def _tmpfs(path: Path, options: str) -> None:
     path.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("needs root and mount to make a small tmpfs")
 
 
@@ -172,7 +204,9 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_round(tmp_path: Path) -> Non
         )
         results = json.loads((disk / "run" / "results.json").read_text())
         rounds = [r["round"] for r in results["rounds"]]
-        assert results["status"] == "running" and rounds == list(range(1, len(rounds) + 1)) and rounds
+        assert (
+            results["status"] == "running" and rounds == list(range(1, len(rounds) + 1)) and rounds
+        )
         metrics = (disk / "run" / "metrics.csv").read_text().splitlines()
         assert len(metrics) - 1 in (len(rounds), len(rounds) - 1)  # written just before or after
     finally:
@@ -205,10 +239,16 @@ def test_log_progress_and_resume_are_told(tmp_path: Path) -> None:
     assert "round 5/5 (100%)" in first.stdout and "eta 0:00:00" in first.stdout  # stdout is a pipe
     resumed = fedpoison("progress=true", "num_rounds=8", "resume=true", f"hydra.run.dir={run}")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from round 5 of 8" in resumed.stdout and "resumed after round 5" in resumed.stdout
+    assert (
+        "resumed from round 5 of 8" in resumed.stdout and "resumed after round 5" in resumed.stdout
+    )
     assert not list(run.glob("*.log"))[1:] and not (run / "cli.log").exists()
     log = (run / "fedpoison.log").read_text()
-    assert log.count(" INFO start: ") == 2 and "INFO resumed from round 5" in log and "8 rounds in" in log
+    assert (
+        log.count(" INFO start: ") == 2
+        and "INFO resumed from round 5" in log
+        and "8 rounds in" in log
+    )
 
 
 def test_alie_pays_its_scipy_import_when_built() -> None:

@@ -10,8 +10,16 @@ import sys
 
 import pytest
 
-SWEEP = ["-m", "defense=fedavg,median", "attack=none,sign_flip", "seed=0,1", "federation.num_clients=6",
-         "threat.num_malicious=1", "num_rounds=2", "progress=false"]
+SWEEP = [
+    "-m",
+    "defense=fedavg,median",
+    "attack=none,sign_flip",
+    "seed=0,1",
+    "federation.num_clients=6",
+    "threat.num_malicious=1",
+    "num_rounds=2",
+    "progress=false",
+]
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -27,13 +35,17 @@ def test_sweep_report_and_resume(tmp_path):
     assert len(runs) == 8
     assert {p.name for p in runs} == {  # named by settings: stable whatever the job order
         f"{d}-{a}-f1-seed{s}-federation.num_clients=6,num_rounds=2"
-        for d in ("fedavg", "median") for a in ("none", "sign_flip") for s in (0, 1)
+        for d in ("fedavg", "median")
+        for a in ("none", "sign_flip")
+        for s in (0, 1)
     }
     finals: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         res = json.loads((run / "results.json").read_text())
         assert res["status"] == "complete"
-        finals.setdefault((res["choices"]["defense"], res["choices"]["attack"]), []).append(res["final"]["accuracy"])
+        finals.setdefault((res["choices"]["defense"], res["choices"]["attack"]), []).append(
+            res["final"]["accuracy"]
+        )
 
     report = _run(["-c", "from fedpoison.report import main; raise SystemExit(main())", str(study)])
     assert report.returncode == 0, report.stderr
@@ -50,7 +62,13 @@ def test_sweep_report_and_resume(tmp_path):
         assert (study / png).read_bytes()[:4] == b"\x89PNG"
     assert not (study / "accuracy_vs_malicious.png").exists()  # one malicious count: no such plot
 
-    reordered = [*SWEEP[:1], "defense=median,fedavg", "attack=sign_flip,none", "seed=1,0", *SWEEP[4:]]
+    reordered = [
+        *SWEEP[:1],
+        "defense=median,fedavg",
+        "attack=sign_flip,none",
+        "seed=1,0",
+        *SWEEP[4:],
+    ]
     again = _run(["-m", "fedpoison", *reordered, f"hydra.sweep.dir={study}", "resume=true"])
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already complete") == 8
@@ -58,7 +76,16 @@ def test_sweep_report_and_resume(tmp_path):
 
 @pytest.mark.slow
 def test_tensorboard_logger_writes_events(tmp_path):
-    out = _run(["-m", "fedpoison", "num_rounds=2", "progress=false", "logger=tensorboard", f"hydra.run.dir={tmp_path}"])
+    out = _run(
+        [
+            "-m",
+            "fedpoison",
+            "num_rounds=2",
+            "progress=false",
+            "logger=tensorboard",
+            f"hydra.run.dir={tmp_path}",
+        ]
+    )
     assert out.returncode == 0, out.stderr
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -68,14 +95,34 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     jobs' configs are impossible (Bulyan with f = 2 of 8, exit code 2): all are reported, the
     other job still runs, and the sweep exits with the worst code."""
     study = tmp_path / "study"
-    out = _run(["-m", "fedpoison", "-m", "robustness.on_invalid_reply=fail,reject", "defense=median,bulyan",
-                "attack=malformed", "federation.num_clients=8", "threat.num_malicious=2", "num_rounds=2",
-                "progress=false", f"hydra.sweep.dir={study}"])
+    out = _run(
+        [
+            "-m",
+            "fedpoison",
+            "-m",
+            "robustness.on_invalid_reply=fail,reject",
+            "defense=median,bulyan",
+            "attack=malformed",
+            "federation.num_clients=8",
+            "threat.num_malicious=2",
+            "num_rounds=2",
+            "progress=false",
+            f"hydra.sweep.dir={study}",
+        ]
+    )
     assert out.returncode == 3, out.stderr
     assert "3 job(s) of the sweep failed" in out.stderr and "bulyan: needs n ≥ 4f+3" in out.stderr
-    statuses = {p.parent.name.split("-")[0] + ":" + json.loads(p.read_text())["config"]["robustness"]["on_invalid_reply"]:
-                json.loads(p.read_text()) for p in study.rglob("results.json")}
+    statuses = {
+        p.parent.name.split("-")[0]
+        + ":"
+        + json.loads(p.read_text())["config"]["robustness"]["on_invalid_reply"]: json.loads(
+            p.read_text()
+        )
+        for p in study.rglob("results.json")
+    }
     assert statuses["median:reject"]["status"] == "complete"
     failed = statuses["median:fail"]
     assert failed["status"] == "failed" and "on_invalid_reply=fail" in failed["error"]
-    assert not [k for k in statuses if k.startswith("bulyan")]  # refused before round 1: no results.json
+    assert not [
+        k for k in statuses if k.startswith("bulyan")
+    ]  # refused before round 1: no results.json

@@ -69,7 +69,9 @@ class _ClientRuntime:
         self._config: ConfigRecord | None = None
         self._procedure = LocalTraining()
         self._state: list[torch.Tensor] = []
-        self.malicious = spec.threat.malicious_ids(spec.federation.num_clients, spec.federation.seed)
+        self.malicious = spec.threat.malicious_ids(
+            spec.federation.num_clients, spec.federation.seed
+        )
         self.data_attack: DataAttack | None = (
             instantiate(spec.data_attack) if spec.data_attack is not None else None
         )
@@ -111,7 +113,9 @@ class _ClientRuntime:
         if arrays is not self._record:
             state = to_state_dict(arrays)
             if list(state) != list(self._weights):
-                raise ValueError(f"received arrays {list(state)} do not match the model's {list(self._weights)}")
+                raise ValueError(
+                    f"received arrays {list(state)} do not match the model's {list(self._weights)}"
+                )
             self._record, self._state = arrays, list(state.values())
         with torch.no_grad():
             for dst, src in zip(self._weights.values(), self._state, strict=True):
@@ -150,7 +154,10 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
         x, y = rt.local_data(pid, server_round)
         procedure = rt.procedure(config)
         seed = spec.federation.seed
-        gen, noise = torch_generator(seed, TRAINING, server_round, pid), torch_generator(seed, PRIVACY, server_round, pid)
+        gen, noise = (
+            torch_generator(seed, TRAINING, server_round, pid),
+            torch_generator(seed, PRIVACY, server_round, pid),
+        )
         loss = rt.privacy.train(rt.model, x, y, procedure, gen, noise, rt.device)
         reply = RecordDict(
             {
@@ -159,7 +166,9 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
             }
         )
         if rt.reply_attack is not None and rt.attacking(pid, server_round):
-            reply = rt.reply_attack.corrupt(reply, torch_generator(spec.federation.seed, REPLY_ATTACK, server_round, pid))
+            reply = rt.reply_attack.corrupt(
+                reply, torch_generator(spec.federation.seed, REPLY_ATTACK, server_round, pid)
+            )
         return Message(reply, reply_to=msg)
 
     @app.evaluate()

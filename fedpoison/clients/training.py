@@ -37,7 +37,9 @@ def batches(n: int, cfg: LocalTraining, generator: torch.Generator) -> list[torc
     """Index batches: ``local_epochs`` shuffled epochs, or exactly ``local_steps`` batches."""
     if cfg.local_steps is None:
         return [
-            b for _ in range(cfg.local_epochs) for b in torch.randperm(n, generator=generator).split(cfg.batch_size)
+            b
+            for _ in range(cfg.local_epochs)
+            for b in torch.randperm(n, generator=generator).split(cfg.batch_size)
         ]
     drawn: list[torch.Tensor] = []
     while len(drawn) < cfg.local_steps:
@@ -46,7 +48,9 @@ def batches(n: int, cfg: LocalTraining, generator: torch.Generator) -> list[torc
 
 
 @torch.no_grad()
-def sgd_step(params: list[nn.Parameter], buffers: list[torch.Tensor | None], cfg: LocalTraining) -> None:
+def sgd_step(
+    params: list[nn.Parameter], buffers: list[torch.Tensor | None], cfg: LocalTraining
+) -> None:
     """One step of ``torch.optim.SGD`` (dampening 0, no Nesterov), in place.
 
     Written out because constructing ``torch.optim`` optimisers imports TorchDynamo (~2.5 s

@@ -26,7 +26,10 @@ class ImageDataset:
     num_classes: int
 
     def __post_init__(self) -> None:
-        for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
+        for split, x, y in (
+            ("train", self.x_train, self.y_train),
+            ("test", self.x_test, self.y_test),
+        ):
             if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0]:
                 raise ValueError(
                     f"dataset {self.name!r} {split} split: expected x (N, C, H, W) and y (N,), "

@@ -16,7 +16,9 @@ class Engine(ABC):
     name: str
 
     @abstractmethod
-    def execute(self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool) -> None:
+    def execute(
+        self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool
+    ) -> None:
         """Run ``server_app`` to completion; results leave through the server app."""
 
     def describe(self) -> dict[str, Any]:

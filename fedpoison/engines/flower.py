@@ -20,17 +20,27 @@ class FlowerEngine(Engine):
 
     name = "flower"
 
-    def __init__(self, num_cpus_per_client: float = 1.0, num_gpus_per_client: float = 0.0, address: str | None = None) -> None:
+    def __init__(
+        self,
+        num_cpus_per_client: float = 1.0,
+        num_gpus_per_client: float = 0.0,
+        address: str | None = None,
+    ) -> None:
         self.num_cpus_per_client = num_cpus_per_client
         self.num_gpus_per_client = num_gpus_per_client
         self.address = address
 
-    def execute(self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool) -> None:
+    def execute(
+        self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool
+    ) -> None:
         init_args: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose}
         if self.address:
             init_args["address"] = self.address
         backend_config: dict[str, Any] = {
-            "client_resources": {"num_cpus": self.num_cpus_per_client, "num_gpus": self.num_gpus_per_client},
+            "client_resources": {
+                "num_cpus": self.num_cpus_per_client,
+                "num_gpus": self.num_gpus_per_client,
+            },
             "init_args": init_args,
         }
         run_simulation(
@@ -42,5 +52,9 @@ class FlowerEngine(Engine):
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "num_cpus_per_client": self.num_cpus_per_client,
-                "num_gpus_per_client": self.num_gpus_per_client, "address": self.address}
+        return {
+            "engine": self.name,
+            "num_cpus_per_client": self.num_cpus_per_client,
+            "num_gpus_per_client": self.num_gpus_per_client,
+            "address": self.address,
+        }

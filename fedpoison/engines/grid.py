@@ -23,7 +23,9 @@ from fedpoison.engines.flower_internals import ErrorCode, Run, set_server_identi
 Job = tuple[Message, Context]
 
 
-def error_reply(msg: Message, exc: BaseException, code: int = ErrorCode.CLIENT_APP_RAISED_EXCEPTION) -> Message:
+def error_reply(
+    msg: Message, exc: BaseException, code: int = ErrorCode.CLIENT_APP_RAISED_EXCEPTION
+) -> Message:
     """An error reply to ``msg`` describing ``exc`` (what Flower's runtime sends)."""
     reason = f"{type(exc).__name__}: {exc}"
     return Message(Error(code=code, reason=reason), reply_to=msg)
@@ -56,7 +58,12 @@ class SimulationGrid(Grid):
         return self._run
 
     def create_message(
-        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
     ) -> Message:
         return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
 
@@ -81,7 +88,9 @@ class SimulationGrid(Grid):
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return self._run_pending(list(message_ids), deadline=None)
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
         ids = list(self.push_messages(messages))
         return self._run_pending(ids, None if timeout is None else time.monotonic() + timeout)
 
@@ -113,7 +122,9 @@ class SimulationGrid(Grid):
         return replies
 
     @abstractmethod
-    def execute(self, jobs: Sequence[Job], deadline: float | None) -> list[tuple[Message | None, Context]]:
+    def execute(
+        self, jobs: Sequence[Job], deadline: float | None
+    ) -> list[tuple[Message | None, Context]]:
         """Run the ClientApp on each ``(message, context)``; replies in the same order
         (``None`` for a job that missed ``deadline``)."""
 
@@ -128,5 +139,7 @@ class InlineGrid(SimulationGrid):
         super().__init__(num_nodes, run_id)
         self.client_app = client_app
 
-    def execute(self, jobs: Sequence[Job], deadline: float | None) -> list[tuple[Message | None, Context]]:
+    def execute(
+        self, jobs: Sequence[Job], deadline: float | None
+    ) -> list[tuple[Message | None, Context]]:
         return [(call_client_app(self.client_app, msg, ctx), ctx) for msg, ctx in jobs]

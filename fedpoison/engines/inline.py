@@ -34,7 +34,9 @@ class InlineEngine(Engine):
             raise ValueError(f"engine.num_threads must be ≥ 1 or null, got {num_threads}")
         self.num_threads = num_threads
 
-    def execute(self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool) -> None:
+    def execute(
+        self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool
+    ) -> None:
         previous = torch.get_num_threads()
         if self.num_threads is not None:
             torch.set_num_threads(self.num_threads)

@@ -63,13 +63,19 @@ class RayEngine(Engine):
         self.address = address
         self.client_timeout = client_timeout
 
-    def execute(self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool) -> None:
+    def execute(
+        self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool
+    ) -> None:
         from fedpoison.engines.ray_grid import RayGrid
 
         ensure_ray(self.address, max(self.num_workers * self.num_cpus_per_worker, 1), verbose)
         grid = RayGrid(
-            client_spec, num_clients, self.num_workers, self.num_cpus_per_worker,
-            self.num_gpus_per_worker, self.client_timeout,
+            client_spec,
+            num_clients,
+            self.num_workers,
+            self.num_cpus_per_worker,
+            self.num_gpus_per_worker,
+            self.client_timeout,
         )
         try:
             server_app(grid, server_context())
@@ -77,6 +83,10 @@ class RayEngine(Engine):
             grid.close()
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "num_workers": self.num_workers,
-                "num_cpus_per_worker": self.num_cpus_per_worker,
-                "num_gpus_per_worker": self.num_gpus_per_worker, "address": self.address}
+        return {
+            "engine": self.name,
+            "num_workers": self.num_workers,
+            "num_cpus_per_worker": self.num_cpus_per_worker,
+            "num_gpus_per_worker": self.num_gpus_per_worker,
+            "address": self.address,
+        }

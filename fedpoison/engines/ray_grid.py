@@ -36,7 +36,9 @@ class ClientWorker:
         """Returns once the constructor (data and model loading) has finished."""
         return True
 
-    def run(self, msg: Message, context: Context, arrays: ArrayRecord | None) -> tuple[Message, Context]:
+    def run(
+        self, msg: Message, context: Context, arrays: ArrayRecord | None
+    ) -> tuple[Message, Context]:
         if arrays is not None:
             msg.content = RecordDict({**msg.content, "arrays": arrays})
         return call_client_app(self.app, msg, context), context
@@ -68,12 +70,16 @@ class RayGrid(SimulationGrid):
         client_timeout: float | None = None,
     ) -> None:
         super().__init__(num_nodes)
-        self._actor_cls = ray.remote(num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker)(ClientWorker)
+        self._actor_cls = ray.remote(num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker)(
+            ClientWorker
+        )
         self._spec = spec
         self._threads = max(1, int(num_cpus_per_worker))
         self.client_timeout = client_timeout
         self.actors = [self._actor_cls.remote(spec, self._threads) for _ in range(num_workers)]
-        ray.get([actor.ready.remote() for actor in self.actors])  # start-up never counts as client time
+        ray.get(
+            [actor.ready.remote() for actor in self.actors]
+        )  # start-up never counts as client time
         self.replaced = 0
 
     def _replace(self, actor: Any) -> Any:
@@ -84,7 +90,9 @@ class RayGrid(SimulationGrid):
         self.actors[self.actors.index(actor)] = fresh
         return fresh
 
-    def execute(self, jobs: Sequence[Job], deadline: float | None) -> list[tuple[Message | None, Context]]:
+    def execute(
+        self, jobs: Sequence[Job], deadline: float | None
+    ) -> list[tuple[Message | None, Context]]:
         shared: dict[int, Any] = {}
         calls = []
         for msg, ctx in jobs:
@@ -111,13 +119,18 @@ class RayGrid(SimulationGrid):
                     results[i] = ray.get(ref)
                     idle.append(actor)
                 except ray.exceptions.RayActorError as exc:
-                    results[i] = (error_reply(jobs[i][0], exc, ErrorCode.CLIENT_APP_CRASHED), jobs[i][1])
+                    results[i] = (
+                        error_reply(jobs[i][0], exc, ErrorCode.CLIENT_APP_CRASHED),
+                        jobs[i][1],
+                    )
                     idle.append(self._replace(actor))
             for ref, (i, actor, started) in list(running.items()):
                 if self.client_timeout is not None and now - started > self.client_timeout:
                     del running[ref]
                     results[i] = (
-                        error_reply(jobs[i][0], TimeoutError(f"client exceeded {self.client_timeout} s")),
+                        error_reply(
+                            jobs[i][0], TimeoutError(f"client exceeded {self.client_timeout} s")
+                        ),
                         jobs[i][1],
                     )
                     idle.append(self._replace(actor))
@@ -127,7 +140,9 @@ class RayGrid(SimulationGrid):
                 break
         return results
 
-    def _wait_budget(self, running: dict[Any, tuple[int, Any, float]], deadline: float | None) -> float | None:
+    def _wait_budget(
+        self, running: dict[Any, tuple[int, Any, float]], deadline: float | None
+    ) -> float | None:
         """Seconds until the next client timeout or the round deadline (None = no limit)."""
         limits = []
         now = time.monotonic()

@@ -35,5 +35,7 @@ def epsilon(release: Release, rounds: int, delta: float, accountant: str = "rdp"
     from opacus.accountants import create_accountant
 
     acct = create_accountant(accountant)
-    acct.history = [(release.noise_multiplier, release.sample_rate, release.steps_per_round * rounds)]
+    acct.history = [
+        (release.noise_multiplier, release.sample_rate, release.steps_per_round * rounds)
+    ]
     return float(acct.get_epsilon(delta=delta))

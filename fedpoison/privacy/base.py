@@ -96,7 +96,9 @@ class DifferentialPrivacy(Privacy):
         accountant: Opacus accountant, ``rdp`` (default), ``prv`` or ``gdp``.
     """
 
-    def __init__(self, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp") -> None:
+    def __init__(
+        self, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
+    ) -> None:
         if not noise_multiplier > 0:
             raise ValueError(
                 f"privacy.noise_multiplier must be > 0 with privacy={self.name} "
@@ -105,7 +107,9 @@ class DifferentialPrivacy(Privacy):
         if not 0 < delta < 1:
             raise ValueError(f"privacy.delta must be in (0, 1), got {delta}")
         if accountant not in ACCOUNTANTS:
-            raise ValueError(f"privacy.accountant must be one of {', '.join(ACCOUNTANTS)}, got {accountant!r}")
+            raise ValueError(
+                f"privacy.accountant must be one of {', '.join(ACCOUNTANTS)}, got {accountant!r}"
+            )
         self.noise_multiplier = float(noise_multiplier)
         self.delta = float(delta)
         self.accountant = accountant
@@ -120,4 +124,7 @@ class DifferentialPrivacy(Privacy):
 
     def spent(self, rounds: int) -> dict[str, float]:
         assert self._release is not None, "check() sets the release before round 1"
-        return {"epsilon": epsilon(self._release, rounds, self.delta, self.accountant), "delta": self.delta}
+        return {
+            "epsilon": epsilon(self._release, rounds, self.delta, self.accountant),
+            "delta": self.delta,
+        }

@@ -67,7 +67,9 @@ class CentralDP(DifferentialPrivacy):
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
         if target_quantile is not None and not 0 < target_quantile < 1:
-            raise ValueError(f"privacy.target_quantile must be in (0, 1) or null (fixed clipping), got {target_quantile}")
+            raise ValueError(
+                f"privacy.target_quantile must be in (0, 1) or null (fixed clipping), got {target_quantile}"
+            )
         self.clip_norm = positive(clip_norm, "clip_norm")
         self.target_quantile = target_quantile
         self.clip_lr = positive(clip_lr, "clip_lr")

@@ -38,7 +38,11 @@ class DPSGD(DifferentialPrivacy):
     name = "dpsgd"
 
     def __init__(
-        self, max_grad_norm: float = 1.0, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
+        self,
+        max_grad_norm: float = 1.0,
+        noise_multiplier: float = 1.0,
+        delta: float = 1e-5,
+        accountant: str = "rdp",
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
         self.max_grad_norm = positive(max_grad_norm, "max_grad_norm")
@@ -48,11 +52,15 @@ class DPSGD(DifferentialPrivacy):
 
         errors = ModuleValidator.validate(setting.model, strict=False)
         if errors:
-            raise ValueError(f"privacy=dpsgd needs an Opacus-compatible model: {errors[0]}; pick another model=")
+            raise ValueError(
+                f"privacy=dpsgd needs an Opacus-compatible model: {errors[0]}; pick another model="
+            )
         min_partition, procedure = setting.min_partition, setting.procedure
         self._check_delta(min_partition, "examples of the smallest partition")
         batch = min(procedure.batch_size, min_partition)
-        steps = procedure.local_steps or procedure.local_epochs * math.ceil(min_partition / procedure.batch_size)
+        steps = procedure.local_steps or procedure.local_epochs * math.ceil(
+            min_partition / procedure.batch_size
+        )
         self._release = Release(self.noise_multiplier, batch / min_partition, steps)
 
     def train(
@@ -73,7 +81,10 @@ class DPSGD(DifferentialPrivacy):
         model.train()
         private = GradSampleModule(model)
         sgd = torch.optim.SGD(
-            model.parameters(), lr=procedure.lr, momentum=procedure.momentum, weight_decay=procedure.weight_decay
+            model.parameters(),
+            lr=procedure.lr,
+            momentum=procedure.momentum,
+            weight_decay=procedure.weight_decay,
         )
         optimizer = DPOptimizer(
             sgd,
@@ -87,7 +98,9 @@ class DPSGD(DifferentialPrivacy):
             for idx in batches(len(y), procedure, generator):
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(private(x[idx].to(device)), y[idx].to(device))
-                with warnings.catch_warnings():  # Opacus' hooks on a first layer whose input needs no grad
+                with (
+                    warnings.catch_warnings()
+                ):  # Opacus' hooks on a first layer whose input needs no grad
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
                     loss.backward()
                 optimizer.step()

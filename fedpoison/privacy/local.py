@@ -34,7 +34,11 @@ PARTITION_ID = "partition-id"
 
 
 def privatise(
-    received: ArrayRecord, reply: ArrayRecord, clip_norm: float, noise_multiplier: float, generator: torch.Generator
+    received: ArrayRecord,
+    reply: ArrayRecord,
+    clip_norm: float,
+    noise_multiplier: float,
+    generator: torch.Generator,
 ) -> ArrayRecord:
     """``received + clip(reply − received) + N(0, (z·C)²)`` in the global model's layout
     (float64 arithmetic); ``ValueError`` when the reply does not match that layout."""
@@ -58,14 +62,20 @@ class LocalDP(DifferentialPrivacy):
     name = "local"
 
     def __init__(
-        self, clip_norm: float = 1.0, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
+        self,
+        clip_norm: float = 1.0,
+        noise_multiplier: float = 1.0,
+        delta: float = 1e-5,
+        accountant: str = "rdp",
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
         self.clip_norm = positive(clip_norm, "clip_norm")
 
     def check(self, setting: Setting) -> None:
         self._check_delta(setting.num_clients, "clients")
-        self._release = Release(self.noise_multiplier, setting.clients_per_round / setting.num_clients)
+        self._release = Release(
+            self.noise_multiplier, setting.clients_per_round / setting.num_clients
+        )
 
     def client_mods(self, seed: int) -> list[Mod]:
         return [LocalDPMod(self.clip_norm, self.noise_multiplier, seed)]
@@ -79,14 +89,28 @@ class LocalDPMod:
     noise_multiplier: float
     seed: int
 
-    def __call__(self, msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
+    def __call__(
+        self, msg: Message, context: Context, call_next: Callable[[Message, Context], Message]
+    ) -> Message:
         reply = call_next(msg, context)
-        if msg.metadata.message_type != "train" or reply.has_error() or "arrays" not in reply.content:
+        if (
+            msg.metadata.message_type != "train"
+            or reply.has_error()
+            or "arrays" not in reply.content
+        ):
             return reply
         server_round = int(msg.content["config"]["server-round"])
-        gen = torch_generator(self.seed, PRIVACY, server_round, int(context.node_config[PARTITION_ID]))
+        gen = torch_generator(
+            self.seed, PRIVACY, server_round, int(context.node_config[PARTITION_ID])
+        )
         try:
-            noisy = privatise(msg.content["arrays"], reply.content["arrays"], self.clip_norm, self.noise_multiplier, gen)
+            noisy = privatise(
+                msg.content["arrays"],
+                reply.content["arrays"],
+                self.clip_norm,
+                self.noise_multiplier,
+                gen,
+            )
         except (ValueError, TypeError, KeyError, RuntimeError):
             return reply  # an unreadable (attacked) reply: the server's validation rejects it
         reply.content["arrays"] = noisy

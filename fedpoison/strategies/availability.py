@@ -35,5 +35,7 @@ class Availability:
             if drop < self.dropout_rate:
                 out[cid] = "dropped out (simulated)"
             elif late and slow < self.straggler_fraction:
-                out[cid] = f"straggler missed the deadline ({self.straggler_slowdown:g}x > {self.deadline:g})"
+                out[cid] = (
+                    f"straggler missed the deadline ({self.straggler_slowdown:g}x > {self.deadline:g})"
+                )
         return out

@@ -25,7 +25,9 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float = 120.0) -> list[in
         if len(nodes) >= expected:
             return nodes
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(nodes)} of {expected} nodes connected after {timeout:.0f} s")
+            raise RuntimeError(
+                f"only {len(nodes)} of {expected} nodes connected after {timeout:.0f} s"
+            )
         time.sleep(0.05)
 
 
@@ -39,8 +41,12 @@ def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
     mapping: dict[int, int] = {}
     for reply in replies:
         if reply.has_error():
-            raise RuntimeError(f"node {reply.metadata.src_node_id} failed discovery: {reply.error.reason}")
+            raise RuntimeError(
+                f"node {reply.metadata.src_node_id} failed discovery: {reply.error.reason}"
+            )
         mapping[reply.metadata.src_node_id] = int(reply.content["metrics"][PARTITION_ID])
     if len(mapping) != expected or sorted(mapping.values()) != list(range(expected)):
-        raise RuntimeError(f"discovery found partitions {sorted(mapping.values())[:10]}…, expected 0..{expected - 1}")
+        raise RuntimeError(
+            f"discovery found partitions {sorted(mapping.values())[:10]}…, expected 0..{expected - 1}"
+        )
     return mapping

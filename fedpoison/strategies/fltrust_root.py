@@ -22,7 +22,9 @@ from fedpoison.seeding import SERVER_TRAINING, numpy_rng, torch_generator
 ROOT_PROCEDURES = ("clients", "official")
 
 
-def server_procedure(clients: LocalTraining, root_size: int, mode: str = "clients") -> LocalTraining:
+def server_procedure(
+    clients: LocalTraining, root_size: int, mode: str = "clients"
+) -> LocalTraining:
     """The server's local procedure on the root set.
 
     ``clients``: exactly the clients' procedure (paper, Alg. 2: "the same local training").
@@ -33,7 +35,9 @@ def server_procedure(clients: LocalTraining, root_size: int, mode: str = "client
     root_size/batch_size (100/32 ≈ 3×) longer than a client step, and so is FLTrust's step.
     """
     if mode not in ROOT_PROCEDURES:
-        raise ValueError(f"defense.root_procedure must be one of {', '.join(ROOT_PROCEDURES)}, got {mode!r}")
+        raise ValueError(
+            f"defense.root_procedure must be one of {', '.join(ROOT_PROCEDURES)}, got {mode!r}"
+        )
     if mode == "clients":
         return clients
     return replace(clients, batch_size=root_size, lr=clients.lr * root_size / clients.batch_size)
@@ -55,7 +59,10 @@ def draw_root_set(
     in_class = np.flatnonzero(labels == bias_class)
     others = np.flatnonzero(labels != bias_class)
     chosen = np.concatenate(
-        [rng.choice(in_class, n_biased, replace=False), rng.choice(others, size - n_biased, replace=False)]
+        [
+            rng.choice(in_class, n_biased, replace=False),
+            rng.choice(others, size - n_biased, replace=False),
+        ]
     )
     return np.sort(chosen)
 
@@ -64,18 +71,29 @@ class RootTrainer:
     """Computes the server update ``g_0`` each round with the clients' local procedure."""
 
     def __init__(
-        self, model: nn.Module, data: ImageDataset, indices: np.ndarray, procedure: LocalTraining, seed: int,
+        self,
+        model: nn.Module,
+        data: ImageDataset,
+        indices: np.ndarray,
+        procedure: LocalTraining,
+        seed: int,
         device: torch.device,
     ) -> None:
         idx = torch.from_numpy(indices)
         self.model, self.x, self.y = model, data.x_train[idx], data.y_train[idx]
         self.procedure, self.seed, self.device = procedure, seed, device
 
-    def server_update(self, global_state: dict[str, torch.Tensor], server_round: int) -> torch.Tensor:
+    def server_update(
+        self, global_state: dict[str, torch.Tensor], server_round: int
+    ) -> torch.Tensor:
         """Flat ``w_root − w_global`` (float32, in state-dict order)."""
         self.model.load_state_dict(global_state)
-        before = torch.cat([t.detach().reshape(-1).float().cpu() for t in self.model.state_dict().values()])
+        before = torch.cat(
+            [t.detach().reshape(-1).float().cpu() for t in self.model.state_dict().values()]
+        )
         gen = torch_generator(self.seed, SERVER_TRAINING, server_round)
         local_train(self.model, self.x, self.y, self.procedure, gen, self.device)
-        after = torch.cat([t.detach().reshape(-1).float().cpu() for t in self.model.state_dict().values()])
+        after = torch.cat(
+            [t.detach().reshape(-1).float().cpu() for t in self.model.state_dict().values()]
+        )
         return after - before

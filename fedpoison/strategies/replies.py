@@ -41,7 +41,13 @@ def _reason(
     if "arrays" not in content or "metrics" not in content:
         return "reply lacks 'arrays' or 'metrics'", 0, math.nan
     raw = content["metrics"].get("num-examples")
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != raw or int(raw) != raw or raw <= 0:
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, (int, float))
+        or raw != raw
+        or int(raw) != raw
+        or raw <= 0
+    ):
         return f"invalid num-examples {raw!r}", 0, math.nan
     if max_examples is not None and raw > max_examples:
         return f"num-examples {int(raw)} exceeds the client's {max_examples} examples", 0, math.nan

@@ -126,7 +126,9 @@ class RobustStrategy(Strategy):
         )
         self._missing = self.availability.missing(self._sampled, self.seed, server_round)
         # one payload shared by every message, as Flower's own strategies do
-        content = RecordDict({"arrays": arrays, "config": ConfigRecord({**config, "server-round": server_round})})
+        content = RecordDict(
+            {"arrays": arrays, "config": ConfigRecord({**config, "server-round": server_round})}
+        )
         return [
             Message(content, self._node_of_client[cid], "train", group_id=str(server_round))
             for cid in self._sampled
@@ -139,14 +141,20 @@ class RobustStrategy(Strategy):
         assert self._global is not None, "configure_train must run first"
         layout = ModelLayout.of(self._global)
         global_flat = self._global_cpu.to(self.device)
-        got = collect_replies(replies, self._client_of_node, set(self._sampled), layout, self.partition_sizes)
+        got = collect_replies(
+            replies, self._client_of_node, set(self._sampled), layout, self.partition_sizes
+        )
         replied = set(got.client_ids) | {cid for cid, _ in got.invalid} | set(self._missing)
         invalid = got.invalid + [(cid, "no reply") for cid in self._sampled if cid not in replied]
         faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
         if faulty and self.on_invalid_reply == "fail":
-            raise RoundError(f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)")
+            raise RoundError(
+                f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)"
+            )
         ids, weights, counts_list = got.client_ids, got.weights, got.num_examples
-        if faulty and self.on_invalid_reply == "zero":  # a faulty client counts as an unchanged model
+        if (
+            faulty and self.on_invalid_reply == "zero"
+        ):  # a faulty client counts as an unchanged model
             rows = dict(zip(ids, zip(weights, counts_list, strict=True), strict=True))
             rows.update({cid: (self._global_cpu, 1) for cid in faulty})
             ids = sorted(rows)
@@ -154,20 +162,26 @@ class RobustStrategy(Strategy):
             counts_list = [rows[cid][1] for cid in ids]
         n = len(ids)
         f = self.participation.assumed_f(n)
-        malicious = torch.tensor([cid in self.participation.malicious for cid in ids], dtype=torch.bool)
+        malicious = torch.tensor(
+            [cid in self.participation.malicious for cid in ids], dtype=torch.bool
+        )
         self._round = {
             "participants": n,
             "malicious_participants": int(malicious.sum()),
             "f": f,
             "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
-            "missing": [{"client": cid, "reason": why} for cid, why in sorted(self._missing.items())],
+            "missing": [
+                {"client": cid, "reason": why} for cid, why in sorted(self._missing.items())
+            ],
             "invalid_malicious": sum(cid in self.participation.malicious for cid in faulty),
             "train_loss": sum(got.train_loss) / len(got.train_loss) if got.train_loss else math.nan,
         }
         try:
             self.defense.check(n, f)
         except ValueError as exc:
-            return self._skip(server_round, f"{exc} ({n} valid of {len(self._sampled)} sampled replies)")
+            return self._skip(
+                server_round, f"{exc} ({n} valid of {len(self._sampled)} sampled replies)"
+            )
         updates = update_matrix(weights, self._global_cpu).to(self.device)
         counts = torch.tensor(counts_list, dtype=torch.float64, device=self.device)
         malicious = malicious.to(self.device)
@@ -177,7 +191,9 @@ class RobustStrategy(Strategy):
         updates, privacy_info = self.privacy.clip(updates)  # central DP clips every row it receives
         server_update = None
         if self.defense.rule.needs_server_update and self.root_trainer is not None:
-            server_update = self.root_trainer.server_update(to_state_dict(self._global), server_round)
+            server_update = self.root_trainer.server_update(
+                to_state_dict(self._global), server_round
+            )
             server_update = server_update.to(self.device)
         ctx = RoundContext(
             f=f,
@@ -213,14 +229,18 @@ class RobustStrategy(Strategy):
                 f"round {server_round}: {reason}; set robustness.skip_invalid_rounds=true to skip such rounds"
             )
         self._round.update(skipped=reason, rejected=[])
-        return self._global, MetricRecord({"participants": self._round["participants"], "skipped": 1})
+        return self._global, MetricRecord(
+            {"participants": self._round["participants"], "skipped": 1}
+        )
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         return []  # evaluation is centralised on the server's held-out test set
 
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
         return None
 
     def summary(self) -> None:

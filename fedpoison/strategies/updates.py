@@ -29,7 +29,9 @@ class ModelLayout:
     def of(cls, record: ArrayRecord) -> ModelLayout:
         arrays = [record[k] for k in record]
         return cls(
-            tuple(record.keys()), tuple(tuple(a.shape) for a in arrays), tuple(a.dtype for a in arrays)
+            tuple(record.keys()),
+            tuple(tuple(a.shape) for a in arrays),
+            tuple(a.dtype for a in arrays),
         )
 
     @cached_property
@@ -42,17 +44,23 @@ class ModelLayout:
         return sum(self.sizes)
 
 
-def flatten(record: ArrayRecord, layout: ModelLayout, out: np.ndarray | None = None) -> torch.Tensor:
+def flatten(
+    record: ArrayRecord, layout: ModelLayout, out: np.ndarray | None = None
+) -> torch.Tensor:
     """The record's arrays concatenated into one float32 vector ``(d,)`` in layout order,
     written into ``out`` (a float32 ``(d,)`` buffer, e.g. a row of the round's matrix) if given.
 
     Raises ``ValueError`` when the record's names, shapes or dtypes do not match ``layout``.
     """
     if tuple(record.keys()) != layout.names:
-        raise ValueError(f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}")
+        raise ValueError(
+            f"array names {sorted(record.keys())} differ from the model's {sorted(layout.names)}"
+        )
     flat = np.empty(layout.dim, dtype=np.float32) if out is None else out
     offset = 0
-    for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True):
+    for name, shape, dtype, size in zip(
+        layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True
+    ):
         arr = decode(record[name])
         if tuple(arr.shape) != shape:
             raise ValueError(f"array {name!r} has shape {tuple(arr.shape)}, expected {shape}")
@@ -68,7 +76,9 @@ def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
     flat = vector.detach().cpu().numpy()
     record = ArrayRecord()
     offset = 0
-    for name, shape, dtype, size in zip(layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True):
+    for name, shape, dtype, size in zip(
+        layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True
+    ):
         record[name] = encode(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
         offset += size
     return record

@@ -155,7 +155,6 @@ def test_every_registered_name_has_a_yaml_and_vice_versa() -> None:
     assert YAMLS == sorted(AGGREGATORS.names())
 
 
-
 @pytest.mark.parametrize("name", YAMLS)
 def test_build_defense_from_every_yaml(name: str) -> None:
     cfg = OmegaConf.load(CONF / f"{name}.yaml")

@@ -162,7 +162,10 @@ def test_selecting_rules_reject_far_rows(name: str, data, far: float, seed: int)
         for s in (norms.median(), norms.quantile(0.5)):  # either median convention
             clipped = honest * (s / honest.norm(dim=1)).clamp(max=1.0)[:, None]
             boxes += [clipped.min(dim=0).values, clipped.max(dim=0).values]
-        lo, hi = torch.stack([lo, *boxes]).min(dim=0).values, torch.stack([hi, *boxes]).max(dim=0).values
+        lo, hi = (
+            torch.stack([lo, *boxes]).min(dim=0).values,
+            torch.stack([hi, *boxes]).max(dim=0).values,
+        )
         margin = 6 * 0.001 * float(norms.quantile(0.5))  # 6σ of the default λ = 0.001
     out = result.aggregate
     assert bool((lo - margin <= out).all() and (out <= hi + margin).all())

@@ -31,7 +31,11 @@ def _naive_krum_index(rows: list[list[float]], f: int) -> int:
     n = len(rows)
     scores = []
     for i in range(n):
-        dists = sorted(sum((a - b) ** 2 for a, b in zip(rows[i], rows[j], strict=True)) for j in range(n) if j != i)
+        dists = sorted(
+            sum((a - b) ** 2 for a, b in zip(rows[i], rows[j], strict=True))
+            for j in range(n)
+            if j != i
+        )
         scores.append(sum(dists[: n - f - 2]))
     return min(range(n), key=lambda i: (scores[i], i))
 
@@ -68,10 +72,15 @@ def _naive_partial(own: list[list[float]], s: list[float]) -> float:
     offset=st.floats(min_value=-2.0, max_value=2.0),
 )
 def test_partial_equals_naive_oracle(c: int, d: int, seed: int, offset: float) -> None:
-    own = torch.randn(c, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + offset
+    own = (
+        torch.randn(c, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        + offset
+    )
     s = torch.sign(own.mean(0))
     assert fang_krum_partial_lambda0(own) == pytest.approx(_naive_lambda0(own.tolist()), rel=1e-12)
-    assert fang_krum_partial(own, s) == pytest.approx(_naive_partial(own.tolist(), s.tolist()), rel=1e-9)
+    assert fang_krum_partial(own, s) == pytest.approx(
+        _naive_partial(own.tolist(), s.tolist()), rel=1e-9
+    )
 
 
 def _c_copies_search(own: torch.Tensor, s: torch.Tensor) -> float:
@@ -106,9 +115,18 @@ def test_one_copy_first_differs_from_c_copies_and_is_selected_in_the_real_round(
 
 # --------------------------------------------------------------------------- acceptance
 ACCEPTANCE = [
-    "progress=false", "checkpoint_every=0", "model=logreg", "partition=fang", "federation.num_clients=50",
-    "threat.num_malicious=10", "defense=krum", "training.local_steps=1", "training.batch_size=32",
-    "training.lr=0.3", "num_rounds=200", "eval_every=200",
+    "progress=false",
+    "checkpoint_every=0",
+    "model=logreg",
+    "partition=fang",
+    "federation.num_clients=50",
+    "threat.num_malicious=10",
+    "defense=krum",
+    "training.local_steps=1",
+    "training.batch_size=32",
+    "training.lr=0.3",
+    "num_rounds=200",
+    "eval_every=200",
 ]
 MARGIN = 0.10  # measured: seed 0 no attack 0.803, partial 0.539 (old c-copies search: 0.844)
 
@@ -123,5 +141,7 @@ def test_partial_knowledge_raises_krum_error(tmp_path) -> None:
         [*ACCEPTANCE, "attack=fang_krum", "attack.update.knowledge=own", "threat.knowledge=own"],
         tmp_path / "partial",
     )["final"]["accuracy"]
-    print(f"\n[fang_krum partial] Krum accuracy: no attack {clean:.4f}, partial knowledge {partial:.4f}")
+    print(
+        f"\n[fang_krum partial] Krum accuracy: no attack {clean:.4f}, partial knowledge {partial:.4f}"
+    )
     assert partial < clean - MARGIN

@@ -55,7 +55,12 @@ def test_every_yaml_builds_and_is_commented(path: Path) -> None:
     cfg = OmegaConf.load(path)
     spec = build_attack(cfg)
     assert spec.name == path.stem
-    assert spec.data is not None or spec.update is not None or spec.reply is not None or spec.name == "none"
+    assert (
+        spec.data is not None
+        or spec.update is not None
+        or spec.reply is not None
+        or spec.name == "none"
+    )
     text = path.read_text().splitlines()
     assert text[0].startswith("# ")
     for line in text[1:]:

@@ -8,13 +8,17 @@ from fedpoison.clients.training import LocalTraining, batches, evaluate, local_t
 
 def _model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    )
 
 
 @pytest.mark.parametrize("momentum,weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.5, 1e-2)])
 def test_sgd_matches_torch_optim(momentum, weight_decay):
     x, y = torch.randn(50, 1, 4, 4), torch.randint(0, 3, (50,))
-    cfg = LocalTraining(lr=0.1, momentum=momentum, weight_decay=weight_decay, batch_size=8, local_epochs=2)
+    cfg = LocalTraining(
+        lr=0.1, momentum=momentum, weight_decay=weight_decay, batch_size=8, local_epochs=2
+    )
     ours = _model()
     local_train(ours, x, y, cfg, torch.Generator().manual_seed(1), torch.device("cpu"))
     ref = _model()

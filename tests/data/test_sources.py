@@ -104,7 +104,9 @@ def _truncated_npz() -> bytes:
     return buffer.getvalue()[:2000]  # a zip whose central directory is cut off
 
 
-@pytest.mark.parametrize("content", [b"not a zip file", _truncated_npz()], ids=["garbage", "truncated"])
+@pytest.mark.parametrize(
+    "content", [b"not a zip file", _truncated_npz()], ids=["garbage", "truncated"]
+)
 def test_unusable_cache_is_ignored_and_rewritten(
     isolated: Path, tiny_mnist, make_raw, write_csv_dir, monkeypatch, content: bytes
 ) -> None:
@@ -113,7 +115,10 @@ def test_unusable_cache_is_ignored_and_rewritten(
     path = cache_path(tiny_mnist)
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
-    with pytest.warns(RuntimeWarning, match=r"ignoring the unusable dataset cache .* it is rebuilt from the source"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"ignoring the unusable dataset cache .* it is rebuilt from the source",
+    ):
         assert _marker(mnist.load_mnist(normalize=False)) == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")

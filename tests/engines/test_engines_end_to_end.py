@@ -15,7 +15,17 @@ def test_inline_run_writes_outputs(simulate, tmp_path):
     on_disk = read_results(tmp_path / "run")
     assert on_disk["status"] == "complete" and len(on_disk["rounds"]) == 2
     assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 3
-    for key in ("fedpoison", "flwr", "torch", "python", "engine", "seed", "hostname", "started", "wall_s"):
+    for key in (
+        "fedpoison",
+        "flwr",
+        "torch",
+        "python",
+        "engine",
+        "seed",
+        "hostname",
+        "started",
+        "wall_s",
+    ):
         assert key in on_disk["provenance"]
     for row in on_disk["rounds"]:
         for key in ("round", "accuracy", "loss", "train_s", "aggregate_s"):

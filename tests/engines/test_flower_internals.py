@@ -7,7 +7,9 @@ from fedpoison.engines.flower_internals import set_server_identity
 
 
 def test_flower_minor_version_is_the_pinned_one():
-    assert flwr.__version__.startswith("1.42."), "fedpoison pins flwr 1.42.x; re-check engines/flower_internals.py"
+    assert flwr.__version__.startswith("1.42."), (
+        "fedpoison pins flwr 1.42.x; re-check engines/flower_internals.py"
+    )
 
 
 def test_instruction_messages_can_be_created_after_setting_identity():

@@ -16,7 +16,13 @@ def _app() -> ClientApp:
             raise RuntimeError("client 2 crashed")
         calls = int(context.state["count"]["n"]) + 1 if "count" in context.state else 1
         context.state["count"] = MetricRecord({"n": calls})
-        metrics = MetricRecord({"pid": pid, "calls": calls, "num-partitions": int(context.node_config["num-partitions"])})
+        metrics = MetricRecord(
+            {
+                "pid": pid,
+                "calls": calls,
+                "num-partitions": int(context.node_config["num-partitions"]),
+            }
+        )
         return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 
     return app

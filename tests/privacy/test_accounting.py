@@ -17,7 +17,9 @@ def test_epsilon_grows_with_rounds_and_falls_with_noise() -> None:
     assert epsilon(release, 0, 1e-5) == 0.0
 
 
-@pytest.mark.parametrize("z, q, steps, rounds", [(1.0, 0.1, 1, 30), (0.8, 1.0, 1, 10), (1.3, 0.02, 5, 40)])
+@pytest.mark.parametrize(
+    "z, q, steps, rounds", [(1.0, 0.1, 1, 30), (0.8, 1.0, 1, 10), (1.3, 0.02, 5, 40)]
+)
 def test_rdp_matches_stepping_opacus_directly(z: float, q: float, steps: int, rounds: int) -> None:
     direct = RDPAccountant()
     for _ in range(rounds * steps):
@@ -30,4 +32,6 @@ def test_prv_matches_stepping_opacus_directly() -> None:
     direct = PRVAccountant()
     for _ in range(25):
         direct.step(noise_multiplier=1.1, sample_rate=0.05)
-    assert epsilon(Release(1.1, 0.05), 25, 1e-5, "prv") == pytest.approx(direct.get_epsilon(delta=1e-5), rel=1e-6)
+    assert epsilon(Release(1.1, 0.05), 25, 1e-5, "prv") == pytest.approx(
+        direct.get_epsilon(delta=1e-5), rel=1e-6
+    )

@@ -26,8 +26,13 @@ def setting(num_clients: int = 20, per_round: int = 10) -> Setting:
     clip=st.floats(1e-2, 10.0),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_clip_bounds_every_row_and_keeps_short_rows(n: int, d: int, scale: float, clip: float, seed: int) -> None:
-    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * scale
+def test_clip_bounds_every_row_and_keeps_short_rows(
+    n: int, d: int, scale: float, clip: float, seed: int
+) -> None:
+    x = (
+        torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        * scale
+    )
     before = x.clone()
     dp = CentralDP(clip_norm=clip)
     clipped, info = dp.clip(x)
@@ -51,14 +56,18 @@ def test_noise_std_is_z_times_clip_over_n(z: float, clip: float, n: int) -> None
     noisy = dp.noise(aggregate, n, torch.Generator().manual_seed(3))
     expected = z * clip / n
     assert noisy.mean().abs() < 5 * expected / math.sqrt(noisy.numel())
-    assert noisy.std().item() == pytest.approx(expected, rel=0.01)  # 1% ≈ 6 standard errors at 2e5 draws
+    assert noisy.std().item() == pytest.approx(
+        expected, rel=0.01
+    )  # 1% ≈ 6 standard errors at 2e5 draws
     again = dp.noise(aggregate, n, torch.Generator().manual_seed(3))
     assert torch.equal(noisy, again)  # same generator ⇒ same noise
 
 
 def test_adaptive_clipping_follows_the_geometric_update() -> None:
     """C ← C·exp(−η_C(b̄ − γ)), b̄ = (Σ b_i + σ_b·ξ)/n, with ξ the draw after the update noise."""
-    dp = CentralDP(clip_norm=1.0, noise_multiplier=1.0, target_quantile=0.5, clip_lr=0.2, clip_count_stddev=2.0)
+    dp = CentralDP(
+        clip_norm=1.0, noise_multiplier=1.0, target_quantile=0.5, clip_lr=0.2, clip_count_stddev=2.0
+    )
     dp.check(setting())
     # z_Δ = (z⁻² − (2σ_b)⁻²)^(−1/2) (Andrew et al. 2021, Thm. 1).
     assert dp.update_noise_multiplier == pytest.approx((1.0 - 1 / 16) ** -0.5)

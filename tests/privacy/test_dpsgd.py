@@ -14,7 +14,13 @@ from fedpoison.privacy import DPSGD, Setting
 
 
 def naive_dp_sgd_step(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, clip: float, z: float, lr: float, gen: torch.Generator
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clip: float,
+    z: float,
+    lr: float,
+    gen: torch.Generator,
 ) -> None:
     """g̃ = (Σ_i g_i·min(1, C/(‖g_i‖ + 1e-6)) + N(0, (zC)²)) / B; w ← w − lr·g̃ (noise drawn per parameter)."""
     params = list(model.parameters())
@@ -39,7 +45,15 @@ def test_one_step_matches_the_naive_transcription() -> None:
     reference.load_state_dict(model.state_dict())
     procedure = LocalTraining(lr=0.5, batch_size=8, local_steps=1)
     dp = DPSGD(max_grad_norm=0.3, noise_multiplier=0.7)
-    dp.train(model, x, y, procedure, torch.Generator().manual_seed(1), torch.Generator().manual_seed(2), torch.device("cpu"))
+    dp.train(
+        model,
+        x,
+        y,
+        procedure,
+        torch.Generator().manual_seed(1),
+        torch.Generator().manual_seed(2),
+        torch.device("cpu"),
+    )
     naive_dp_sgd_step(reference, x, y, 0.3, 0.7, 0.5, torch.Generator().manual_seed(2))
     for a, b in zip(model.state_dict().values(), reference.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-5)
@@ -56,7 +70,12 @@ def test_same_generators_same_model_and_noise_changes_it() -> None:
         torch.manual_seed(0)
         model = mlp((1, 8, 8), 10)
         DPSGD(1.0, 1.0).train(
-            model, x, y, procedure, torch.Generator().manual_seed(0), torch.Generator().manual_seed(noise_seed),
+            model,
+            x,
+            y,
+            procedure,
+            torch.Generator().manual_seed(0),
+            torch.Generator().manual_seed(noise_seed),
             torch.device("cpu"),
         )
         return [t.clone() for t in model.state_dict().values()]

@@ -23,17 +23,38 @@ def flat(r: ArrayRecord) -> torch.Tensor:
 
 def test_privatise_clips_the_update_then_adds_z_times_c_noise() -> None:
     rng = np.random.default_rng(0)
-    received = record(rng.normal(size=(40, 50)).astype(np.float32), rng.normal(size=50).astype(np.float32))
+    received = record(
+        rng.normal(size=(40, 50)).astype(np.float32), rng.normal(size=50).astype(np.float32)
+    )
     reply = record(*(a + 10.0 for a in to_state_dict(received).values()))  # ‖Δ‖ ≫ C
-    tiny = privatise(received, reply, clip_norm=2.0, noise_multiplier=1e-9, generator=torch.Generator().manual_seed(1))
+    tiny = privatise(
+        received,
+        reply,
+        clip_norm=2.0,
+        noise_multiplier=1e-9,
+        generator=torch.Generator().manual_seed(1),
+    )
     delta = flat(tiny) - flat(received)
-    assert delta.norm().item() == pytest.approx(2.0, rel=1e-5)  # clipped onto the sphere, direction kept
-    assert torch.allclose(delta / delta.norm(), torch.ones_like(delta) / delta.numel() ** 0.5, atol=1e-5)
+    assert delta.norm().item() == pytest.approx(
+        2.0, rel=1e-5
+    )  # clipped onto the sphere, direction kept
+    assert torch.allclose(
+        delta / delta.norm(), torch.ones_like(delta) / delta.numel() ** 0.5, atol=1e-5
+    )
     same = record(*to_state_dict(received).values())  # Δ = 0: the reply is pure noise of std z·C
-    noisy = privatise(received, same, clip_norm=2.0, noise_multiplier=1.5, generator=torch.Generator().manual_seed(2))
+    noisy = privatise(
+        received,
+        same,
+        clip_norm=2.0,
+        noise_multiplier=1.5,
+        generator=torch.Generator().manual_seed(2),
+    )
     noise = flat(noisy) - flat(received)
     assert noise.std().item() == pytest.approx(3.0, rel=0.05)
-    assert list(to_state_dict(noisy)) == ["p0", "p1"] and to_state_dict(noisy)["p0"].dtype == torch.float32
+    assert (
+        list(to_state_dict(noisy)) == ["p0", "p1"]
+        and to_state_dict(noisy)["p0"].dtype == torch.float32
+    )
 
 
 def _train_message(arrays: ArrayRecord, server_round: int) -> Message:
@@ -50,8 +71,16 @@ def test_mod_is_seeded_by_round_and_client_and_passes_broken_replies() -> None:
         return lambda msg, ctx: Message(RecordDict({"arrays": arrays}), reply_to=msg)
 
     def run(pid: int, server_round: int, arrays: ArrayRecord) -> ArrayRecord:
-        ctx = Context(run_id=1, node_id=pid + 1, node_config={"partition-id": pid}, state=RecordDict(), run_config={})
-        return mod(_train_message(received, server_round), ctx, reply_with(arrays)).content["arrays"]
+        ctx = Context(
+            run_id=1,
+            node_id=pid + 1,
+            node_config={"partition-id": pid},
+            state=RecordDict(),
+            run_config={},
+        )
+        return mod(_train_message(received, server_round), ctx, reply_with(arrays)).content[
+            "arrays"
+        ]
 
     a, b = run(0, 1, received), run(0, 1, received)
     assert torch.equal(flat(a), flat(b))

@@ -35,7 +35,9 @@ def _row(text: str, defense: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
-def test_error_rates_are_one_minus_accuracy_and_differences_beyond_tolerance_are_listed(study, tmp_path):
+def test_error_rates_are_one_minus_accuracy_and_differences_beyond_tolerance_are_listed(
+    study, tmp_path
+):
     code, text = _report(study, tmp_path, PUBLISHED)
     assert code == 0
     assert "> Some paper, Table 1." in text
@@ -65,9 +67,18 @@ def test_tolerance_decides_what_is_listed(study, tmp_path):
     [
         ("defense,attack\nfedavg,none\n", "header must be defense,attack,error[,asr]"),
         ("defense,attack,error,accuracy\nfedavg,none,0.1,0.9\n", "header must be"),
-        ("defense,attack,error\nfedavg,none,low\n", "published.csv:2 (error): 'low' is not a number"),
-        ("defense,attack,error\nfedavg,none,4\n", "published.csv:2 (error): 4.0 is not a rate in [0, 1]"),
-        ("# c\ndefense,attack,error\nfedavg,none,0.1\nfedavg,none,0.2\n", "published.csv:4: fedavg × none appears twice"),
+        (
+            "defense,attack,error\nfedavg,none,low\n",
+            "published.csv:2 (error): 'low' is not a number",
+        ),
+        (
+            "defense,attack,error\nfedavg,none,4\n",
+            "published.csv:2 (error): 4.0 is not a rate in [0, 1]",
+        ),
+        (
+            "# c\ndefense,attack,error\nfedavg,none,0.1\nfedavg,none,0.2\n",
+            "published.csv:4: fedavg × none appears twice",
+        ),
         ("defense,attack,error\nfedavg,none\n", "published.csv:2: 2 fields, the header has 3"),
     ],
 )

@@ -7,7 +7,9 @@ import pytest
 from fedpoison.clients.training import LocalTraining
 from fedpoison.strategies.fltrust_root import server_procedure
 
-CLIENTS = LocalTraining(lr=0.0096, momentum=0.0, weight_decay=0.0, batch_size=32, local_epochs=1, local_steps=1)
+CLIENTS = LocalTraining(
+    lr=0.0096, momentum=0.0, weight_decay=0.0, batch_size=32, local_epochs=1, local_steps=1
+)
 
 
 def test_clients_mode_is_the_clients_procedure() -> None:

@@ -11,18 +11,32 @@ from fedpoison.strategies.replies import collect_replies
 from fedpoison.strategies.updates import ModelLayout
 
 set_server_identity(1)
-LAYOUT_RECORD = ArrayRecord({"w": Array(np.zeros((2, 3), np.float32)), "b": Array(np.zeros(3, np.float32))})
+LAYOUT_RECORD = ArrayRecord(
+    {"w": Array(np.zeros((2, 3), np.float32)), "b": Array(np.zeros(3, np.float32))}
+)
 LAYOUT = ModelLayout.of(LAYOUT_RECORD)
 
 
-def _reply(node: int, arrays: ArrayRecord | None = None, num_examples=10, error: str | None = None) -> Message:
+def _reply(
+    node: int, arrays: ArrayRecord | None = None, num_examples=10, error: str | None = None
+) -> Message:
     ins = Message(RecordDict(), node, "train", group_id="1")
     if error is not None:
         return Message(Error(code=2, reason=error), reply_to=ins)
-    arrays = arrays if arrays is not None else ArrayRecord(
-        {"w": Array(np.full((2, 3), node, np.float32)), "b": Array(np.full(3, node, np.float32))}
+    arrays = (
+        arrays
+        if arrays is not None
+        else ArrayRecord(
+            {
+                "w": Array(np.full((2, 3), node, np.float32)),
+                "b": Array(np.full(3, node, np.float32)),
+            }
+        )
     )
-    return Message(RecordDict({"arrays": arrays, "metrics": MetricRecord({"num-examples": num_examples})}), reply_to=ins)
+    return Message(
+        RecordDict({"arrays": arrays, "metrics": MetricRecord({"num-examples": num_examples})}),
+        reply_to=ins,
+    )
 
 
 def test_orders_by_client_id_not_arrival():
@@ -35,8 +49,12 @@ def test_orders_by_client_id_not_arrival():
 
 def test_faults_are_recorded_not_raised():
     nodes = {10: 0, 11: 1, 12: 2, 13: 3, 14: 4, 15: 5, 16: 6}
-    nan = ArrayRecord({"w": Array(np.full((2, 3), math.nan, np.float32)), "b": Array(np.zeros(3, np.float32))})
-    wrong = ArrayRecord({"w": Array(np.zeros((3, 2), np.float32)), "b": Array(np.zeros(3, np.float32))})
+    nan = ArrayRecord(
+        {"w": Array(np.full((2, 3), math.nan, np.float32)), "b": Array(np.zeros(3, np.float32))}
+    )
+    wrong = ArrayRecord(
+        {"w": Array(np.zeros((3, 2), np.float32)), "b": Array(np.zeros(3, np.float32))}
+    )
     replies = [
         _reply(10, error="boom"),
         _reply(11, arrays=nan),

@@ -40,8 +40,10 @@ def test_flatten_rejects_wrong_names_and_shapes():
 
 
 @settings(max_examples=50, deadline=None)
-@given(arrays(np.float32, 64, elements=st.floats(0.5, 1.0, width=32)),
-       arrays(np.float32, 64, elements=st.floats(0.5, 1.0, width=32)))
+@given(
+    arrays(np.float32, 64, elements=st.floats(0.5, 1.0, width=32)),
+    arrays(np.float32, 64, elements=st.floats(0.5, 1.0, width=32)),
+)
 def test_weights_to_deltas_to_weights_exact_within_factor_two(w_client, w_global):
     """Sterbenz: w_c − w_g is exact in float32 when w_g/2 ≤ w_c ≤ 2·w_g, so the round trip is too."""
     g = torch.from_numpy(w_global)
