@@ -254,9 +254,8 @@ def main() -> None:
         raise SystemExit(1) from None
     except OSError as exc:  # Hydra could not create or write the run directory
         fail(io_message(exc), EXIT_IO)
-    code = (
-        report_failures()
-    )  # a sweep went on past failed jobs: say which, exit with the worst code
+    # a sweep went on past failed jobs: say which, exit with the worst code
+    code = report_failures()
     if code:
         raise SystemExit(code)
 
