@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,14 @@ def round_context(x: Any, f: int, seed: int = 0, **overrides: Any) -> Any:
         global_weights=torch.zeros(d, dtype=x.dtype),
     )
     return dataclasses.replace(base, **overrides)
+
+
+def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``fedpoison`` command as a user runs it (a fresh process), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "fedpoison", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )

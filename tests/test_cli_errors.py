@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from fedpoison_testing import compose_config
+from fedpoison_testing import compose_config, fedpoison
 
 from fedpoison.conf import CONF_DIR
 from fedpoison.config import ConfigError, validate
 from fedpoison.precheck import precheck_overrides
 
 DEFENSES = ", ".join(sorted(p.stem for p in (CONF_DIR / "defense").glob("*.yaml")))
-
-
-def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fedpoison", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
 
 
 @pytest.mark.parametrize(

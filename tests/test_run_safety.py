@@ -11,22 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from fedpoison_testing import fedpoison
 
 from fedpoison import rundir
 from fedpoison.config import ConfigError
 from fedpoison.outputs import atomic_write_text
 
 FAST = ["progress=false", "num_rounds=2"]
-
-
-def fedpoison(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fedpoison", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
 
 
 def _error_line(out: subprocess.CompletedProcess[str]) -> str:
