@@ -15,25 +15,19 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord
 
-from fedpoison.config import ConfigError, config_changes
+from fedpoison.config import DISPLAY_KEYS, ConfigError, config_changes, first_line
 from fedpoison.outputs import atomic_path
 from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
-RESUMABLE_CHANGES = frozenset(
-    {
-        "num_rounds",
-        "resume",
-        "overwrite",
-        "progress",
-        "verbose",
-        "checkpoint_every",
-        "eval_every",
-        "engine",
-        "logger",
-        "baseline",
-    }
-)
+RESUMABLE_CHANGES = DISPLAY_KEYS | {
+    "num_rounds",
+    "checkpoint_every",
+    "eval_every",
+    "engine",
+    "logger",
+    "baseline",
+}
 """Top-level settings a resumed run may change: they do not alter the rounds already run."""
 
 
@@ -74,7 +68,7 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
         state = torch.load(path, weights_only=True)
         state["arrays"] = to_record(state["arrays"])
     except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+        reason = first_line(exc).split(". ")[0]
         raise ConfigError(
             f"resume=true: {path} is unreadable (truncated or corrupt: {reason}); remove it and "
             "run with overwrite=true to start again, or restore it from a copy"

@@ -128,8 +128,7 @@ def _summary(results: dict[str, Any]) -> str:
 
 def _same_run(done: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a finished ``results.json`` came from this configuration (display flags aside)."""
-    from fedpoison.config import config_changes
-    from fedpoison.rundir import DISPLAY_KEYS
+    from fedpoison.config import DISPLAY_KEYS, config_changes
 
     return done.get("status") == "complete" and not config_changes(
         done.get("config", {}), config, DISPLAY_KEYS
@@ -234,7 +233,7 @@ def main() -> None:
     """Console-script entry point."""
     import warnings
 
-    from fedpoison.precheck import precheck_overrides
+    from fedpoison.precheck import precheck_overrides, unwritable_output
     from fedpoison.sweeps import report_failures
 
     if "--version" in sys.argv[1:]:
@@ -265,24 +264,6 @@ def _one_line_warning(
 ) -> str:
     """Warnings as one line, without the library's source location."""
     return f"fedpoison: warning: {message}\n"
-
-
-def unwritable_output(argv: list[str]) -> str | None:
-    """The one-line error when the run (or sweep) directory cannot be created, else ``None``.
-
-    Checked before Hydra starts, which would otherwise fail with a traceback: the directory
-    given as ``hydra.run.dir=``/``hydra.sweep.dir=``, else ``outputs``/``multirun`` here.
-    """
-    multirun = "-m" in argv or "--multirun" in argv
-    key, default = ("hydra.sweep.dir=", "multirun") if multirun else ("hydra.run.dir=", "outputs")
-    target = Path(next((a.split("=", 1)[1] for a in argv if a.startswith(key)), default)).absolute()
-    existing = next(p for p in (target, *target.parents) if p.exists())
-    if os.access(existing, os.W_OK | os.X_OK) and existing.is_dir():
-        return None
-    return (
-        f"cannot create the run directory {target}: {existing} is not a writable directory; "
-        f"choose another {key[:-1]} or run from a writable directory"
-    )
 
 
 def _version() -> str:

@@ -23,6 +23,16 @@ class ConfigError(ValueError):
     """An invalid configuration; the message is one line saying what to change."""
 
 
+DISPLAY_KEYS = frozenset({"resume", "overwrite", "progress", "verbose"})
+"""Top-level settings that change how a run is shown or started, never its results."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def did_you_mean(word: str, options: list[str] | frozenset[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``options``, or ``""``."""
     match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
@@ -78,7 +88,7 @@ def config_changes(
 @dataclass
 class TrainingConfig:
     lr: float = (
-        0.3  # client SGD learning rate (mean-loss convention; paper lr × batch for sum-loss papers)
+        0.3  # client SGD learning rate (mean-loss convention: a sum-loss paper's lr × batch)
     )
     momentum: float = 0.0  # client SGD momentum
     weight_decay: float = 0.0  # client SGD weight decay
@@ -138,27 +148,21 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _require_int(cfg: DictConfig, key: str, minimum: int, what: str) -> None:
+    """``cfg[key]`` is an integer ≥ ``minimum``; else ``key must be <what>, got <value>``."""
+    value = cfg.get(key)
+    _require(isinstance(value, int) and value >= minimum, f"{key} must be {what}, got {value!r}")
+
+
 def validate(
     cfg: DictConfig,
 ) -> tuple[TrainingConfig, FederationConfig, ThreatConfig, RobustnessConfig]:
     """Type- and range-check the fixed-schema groups; returns them as dataclasses."""
     check_keys(cfg)
-    _require(
-        isinstance(cfg.get("num_rounds"), int) and cfg.num_rounds >= 1,
-        f"num_rounds must be an integer ≥ 1, got {cfg.get('num_rounds')!r}",
-    )
-    _require(
-        isinstance(cfg.get("seed"), int) and cfg.seed >= 0,
-        f"seed must be a non-negative integer, got {cfg.get('seed')!r}",
-    )
-    _require(
-        isinstance(cfg.get("checkpoint_every"), int) and cfg.checkpoint_every >= 0,
-        f"checkpoint_every must be an integer ≥ 0 (0 = never), got {cfg.get('checkpoint_every')!r}",
-    )
-    _require(
-        isinstance(cfg.get("eval_every"), int) and cfg.eval_every >= 1,
-        f"eval_every must be an integer ≥ 1 (the last round is always evaluated), got {cfg.get('eval_every')!r}",
-    )
+    _require_int(cfg, "num_rounds", 1, "an integer ≥ 1")
+    _require_int(cfg, "seed", 0, "a non-negative integer")
+    _require_int(cfg, "checkpoint_every", 0, "an integer ≥ 0 (0 = never)")
+    _require_int(cfg, "eval_every", 1, "an integer ≥ 1 (the last round is always evaluated)")
     for flag in ("resume", "overwrite", "baseline", "verbose", "progress"):
         _require(
             isinstance(cfg.get(flag), bool), f"{flag} must be true or false, got {cfg.get(flag)!r}"

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fedpoison.config import first_line
+
 
 def quiet_environment() -> None:
     """Environment for Flower/Ray set before they are imported: no telemetry, state in /tmp."""
@@ -47,7 +49,7 @@ def run_log(run_dir: Path) -> Iterator[logging.Logger]:
     try:
         yield log
     except Exception as exc:
-        log.error("failed: %s", (str(exc).splitlines() or [type(exc).__name__])[0])
+        log.error("failed: %s", first_line(exc))
         raise
     finally:
         log.removeHandler(handler)

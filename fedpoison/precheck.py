@@ -1,4 +1,5 @@
-"""Check the command line before Hydra starts, so every mistake ends in one line (exit 2).
+"""Check the command line before Hydra starts, so every mistake ends in one line (exit 2; an
+unwritable run directory, :func:`unwritable_output`: exit 4).
 
 Composes the config with the command-line overrides, including under ``--cfg``/``--resolve``
 and, for ``-m``, once per value of each swept group, and checks the top-level keys
@@ -8,7 +9,9 @@ says what is wrong and suggests the nearest name. Returns the message to print, 
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -35,7 +38,6 @@ _NOT_CHECKED = (
     "--experimental-rerun",
 )
 """Flags after which Hydra does not compose fedpoison's config as given (or prints no config)."""
-_FLAGS = ("-m", "--multirun", "--resolve", "--run", "-r")
 _FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p")
 _OPTIONS = re.compile(r"Available options in '([^']+)':\n(.*?)(?:\nConfig search path:|\Z)", re.S)
 
@@ -153,3 +155,25 @@ def precheck_overrides(argv: list[str]) -> str | None:
         if message is not None:
             return message
     return None
+
+
+def unwritable_output(argv: list[str]) -> str | None:
+    """The one-line error when the run (or sweep) directory cannot be created, else ``None``.
+
+    The directory given as ``hydra.run.dir=``/``hydra.sweep.dir=``, else ``outputs``/``multirun``
+    here; not checked for the flags that create none (``--cfg``, ``--help``, …). Checked before
+    Hydra starts, which would otherwise fail with a traceback.
+    """
+    _, flags = _split(argv)
+    if flags & {*_NOT_CHECKED, "--cfg", "-c"}:
+        return None
+    multirun = bool(flags & {"-m", "--multirun"})
+    key, default = ("hydra.sweep.dir=", "multirun") if multirun else ("hydra.run.dir=", "outputs")
+    target = Path(next((a.split("=", 1)[1] for a in argv if a.startswith(key)), default)).absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if os.access(existing, os.W_OK | os.X_OK) and existing.is_dir():
+        return None
+    return (
+        f"cannot create the run directory {target}: {existing} is not a writable directory; "
+        f"choose another {key[:-1]} or run from a writable directory"
+    )

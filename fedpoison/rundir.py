@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import itertools
 import os
 from pathlib import Path
 from types import TracebackType
@@ -23,13 +22,11 @@ from typing import IO, Any
 from omegaconf import DictConfig, OmegaConf
 
 from fedpoison.checkpoint import CHECKPOINT
-from fedpoison.config import ConfigError, config_changes
+from fedpoison.config import DISPLAY_KEYS, ConfigError, config_changes
 from fedpoison.logs import LOG
 from fedpoison.outputs import METRICS, RESULTS, atomic_write_text
 
 LOCK = ".fedpoison.lock"
-DISPLAY_KEYS = frozenset({"resume", "overwrite", "progress", "verbose"})
-"""Top-level settings that do not change a run's results."""
 
 
 @functools.cache
@@ -41,14 +38,14 @@ def claim(path: str) -> str:
     """
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
-    for k in itertools.count(1):
-        candidate = base if k == 1 else base.with_name(f"{base.name}-{k}")
+    candidate, k = base, 1
+    while True:
         try:
             candidate.mkdir()
+            return str(candidate)
         except FileExistsError:
-            continue
-        return str(candidate)
-    raise AssertionError("unreachable")
+            k += 1
+            candidate = base.with_name(f"{base.name}-{k}")
 
 
 class RunLock:

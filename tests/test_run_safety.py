@@ -217,6 +217,8 @@ def test_an_unwritable_output_directory_is_one_line(tmp_path: Path) -> None:
         )
         here = fedpoison(*FAST, cwd=disk)
         assert here.returncode == 4 and "cannot create the run directory" in _error_line(here)
+        printed = fedpoison("--cfg", "job", cwd=disk)  # writes nothing: not refused
+        assert printed.returncode == 0 and "num_rounds: 20" in printed.stdout, printed.stderr
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 
