@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from fedpoison.clients.training import LocalTraining, local_train
 from fedpoison.federation import FederationSpec, load_federation
 from fedpoison.seeding import TRAINING, torch_generator
+from fedpoison.training.local import LocalTraining, local_train
 
 COMMON = [
     "dataset=digits",
@@ -97,7 +97,9 @@ def paired_inline(rounds: int) -> list[float]:
     separate runs are not."""
     from hydra import compose, initialize_config_module
 
-    from fedpoison.run import execute, prepare
+    from fedpoison.execute import execute
+    from fedpoison.run import prepare
+    from fedpoison.strategies.record import RoundRecord
 
     with initialize_config_module(config_module="fedpoison.conf", version_base="1.3"):
         cfg = compose(
@@ -106,8 +108,8 @@ def paired_inline(rounds: int) -> list[float]:
     loop = Floor()
     ratios: list[float] = []
 
-    def after_round(row: dict) -> None:
-        ratios.append(round_seconds(row) / loop.round())
+    def after_round(record: RoundRecord) -> None:
+        ratios.append(round_seconds(record.to_dict()) / loop.round())
 
     with tempfile.TemporaryDirectory() as out:
         execute(prepare(cfg), Path(out), on_round=after_round)

@@ -16,7 +16,7 @@ import torch
 from flwr.app import ArrayRecord
 
 from fedpoison.config import DISPLAY_KEYS, ConfigError, config_changes, first_line
-from fedpoison.outputs import atomic_path
+from fedpoison.files import atomic_path
 from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
@@ -35,21 +35,21 @@ def save_checkpoint(
     run_dir: Path,
     server_round: int,
     arrays: ArrayRecord,
-    defense_state: dict[str, Any],
+    server_state: dict[str, Any],
     rounds: list[dict[str, Any]],
     config: dict[str, Any],
-    privacy_state: dict[str, Any] | None = None,
     wall_s: float = 0.0,
 ) -> None:
     """Write the state after ``server_round`` of the run of ``config`` (resolved), reached after
-    ``wall_s`` seconds of running, to ``run_dir/checkpoint.pt`` atomically."""
+    ``wall_s`` seconds of running, to ``run_dir/checkpoint.pt`` atomically. ``server_state``
+    is the server pipeline's ``{"defense": ..., "privacy": ...}``."""
     state = {
         "round": server_round,
         "config": config,
         "wall_s": wall_s,
         "arrays": to_state_dict(arrays),
-        "defense": defense_state,
-        "privacy": privacy_state or {},
+        "defense": server_state["defense"],
+        "privacy": server_state.get("privacy", {}),
         "rounds": rounds,
     }
     buffer = io.BytesIO()  # serialised in memory first: a full disk then raises OSError(ENOSPC),

@@ -146,7 +146,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
 
     from fedpoison.config import ConfigError
     from fedpoison.rundir import RunLock
-    from fedpoison.strategies.robust import RoundError
+    from fedpoison.strategies.round import RoundError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -173,11 +173,14 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from fedpoison.baselines import run_baselines
+    from fedpoison.execute import execute
     from fedpoison.logs import configure_loggers, run_log
     from fedpoison.outputs import read_results
     from fedpoison.progress import RoundProgress
-    from fedpoison.run import execute, prepare, run_baselines
+    from fedpoison.run import prepare
     from fedpoison.rundir import check_reuse, save_hydra_files
+    from fedpoison.strategies.record import RoundRecord
 
     configure_loggers(bool(cfg.verbose))
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
@@ -204,10 +207,10 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
                     if first_round > 1:
                         log.info("resumed from round %d", first_round - 1)
 
-                def on_round(row: dict[str, Any]) -> None:
-                    progress.update(row)
+                def on_round(record: RoundRecord) -> None:
+                    progress.update(record.evaluation)
                     if logger is not None:
-                        logger.log_round(row)
+                        logger.log_round(record.to_dict())
 
                 results = execute(
                     sim, run_dir, on_round=on_round, choices=choices, on_start=on_start

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedpoison.conf import CONF_DIR
+from fedpoison.training.local import LocalTraining
 
 
 class ConfigError(ValueError):
@@ -96,6 +97,17 @@ class TrainingConfig:
     local_epochs: int = 1  # passes over local data per round (when local_steps is null)
     local_steps: int | None = None  # exact SGD steps per round (1 = FedSGD-like); overrides epochs
     server_lr: float = 1.0  # η in w ← w + η·Agg(Δ)
+
+    def procedure(self) -> LocalTraining:
+        """The clients' local procedure these settings describe."""
+        return LocalTraining(
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+            self.batch_size,
+            self.local_epochs,
+            self.local_steps,
+        )
 
 
 @dataclass

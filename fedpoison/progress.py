@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TextIO
@@ -89,12 +89,13 @@ class RoundProgress:
         elif self._enabled:
             self._print(f"resumed from round {self._resumed} of {self._total}")
 
-    def update(self, row: dict[str, Any]) -> None:
-        """Count one finished round; ``row`` may carry its ``accuracy`` and ``asr``."""
+    def update(self, evaluation: Mapping[str, Any]) -> None:
+        """Count one finished round; ``evaluation`` is its metrics (``accuracy``, ``asr``),
+        empty when the round was not evaluated."""
         self._done += 1
-        if "accuracy" in row:  # rounds without evaluation (eval_every > 1) keep the latest
-            self._metrics = f"acc {row['accuracy']:.3f}" + (
-                f"  asr {row['asr']:.3f}" if "asr" in row else ""
+        if "accuracy" in evaluation:  # rounds without evaluation keep the latest
+            self._metrics = f"acc {evaluation['accuracy']:.3f}" + (
+                f"  asr {evaluation['asr']:.3f}" if "asr" in evaluation else ""
             )
         now = self._clock()
         eta = _hms(

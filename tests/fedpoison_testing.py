@@ -34,7 +34,8 @@ def compose_config(overrides: list[str]) -> Any:
 
 def run_simulation(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     """prepare + execute a simulation in-process; returns ``results``."""
-    from fedpoison.run import execute, prepare
+    from fedpoison.execute import execute
+    from fedpoison.run import prepare
 
     return execute(prepare(compose_config(overrides)), run_dir)
 

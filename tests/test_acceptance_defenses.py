@@ -104,15 +104,15 @@ def test_every_defense_end_to_end(defense: str, tmp_path: Path) -> None:
 
 
 def test_fltrust_end_to_end_with_root_set(tmp_path: Path) -> None:
-    results = _run(["attack=sign_flip", "defense=fltrust", "defense.root_size=50"], tmp_path / "50")
-    assert results["config"]["defense"]["root_size"] == 50
+    results = _run(["attack=sign_flip", "defense=fltrust", "defense.root.size=50"], tmp_path / "50")
+    assert results["config"]["defense"]["root"]["size"] == 50
     _assert_finite_global_model(results, tmp_path / "50")
     _assert_detection_fields(results)
     # A negated update has negative cosine with the root-set update: ReLU trust 0 = rejected.
     for row in results["rounds"]:
         assert row["tp"] == NUM_MALICIOUS and row["recall"] == 1.0, row
     # The root size reaches the server step: another |D_0| gives another trajectory.
-    other = _run(["attack=sign_flip", "defense=fltrust", "defense.root_size=100"], tmp_path / "100")
+    other = _run(["attack=sign_flip", "defense=fltrust", "defense.root.size=100"], tmp_path / "100")
     assert _per_round(other, "loss") != _per_round(results, "loss")
 
 
@@ -149,7 +149,7 @@ def test_num_examples_inflation_moves_fedavg_not_median(tmp_path: Path) -> None:
 
 def test_fltrust_official_root_procedure_changes_the_server_step(tmp_path: Path) -> None:
     official = _run(
-        ["attack=sign_flip", "defense=fltrust", "defense.root_procedure=official"], tmp_path / "o"
+        ["attack=sign_flip", "defense=fltrust", "defense.root.procedure=official"], tmp_path / "o"
     )
     clients = _run(["attack=sign_flip", "defense=fltrust"], tmp_path / "c")
     assert _per_round(official, "loss") != _per_round(clients, "loss")

@@ -81,7 +81,7 @@ def test_typos_on_the_command_line_are_one_line_with_exit_2(tmp_path: Path) -> N
 def test_presets_work_from_any_directory(tmp_path: Path) -> None:
     out = fedpoison("experiment=fltrust_mnist", "--cfg", "job", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "q: 0.5" in out.stdout and "root_procedure: official" in out.stdout
+    assert "q: 0.5" in out.stdout and "procedure: official" in out.stdout
 
 
 def test_version_and_help_name_fedpoison() -> None:

@@ -51,7 +51,7 @@ INVALID: list[tuple[str, str]] = [
     ],
     *[(f"checkpoint_every={v}", "checkpoint_every") for v in (-1, "x")],
     *[(f"eval_every={v}", "eval_every") for v in (0, -2, "x")],
-    ("defense=fltrust defense.root_procedure=sum", "root_procedure"),
+    ("defense=fltrust defense.root.procedure=sum", "root.procedure"),
     *[(f"privacy=central privacy.noise_multiplier={v}", "noise_multiplier") for v in (0, -0.5)],
     *[
         (f"privacy={m} privacy.delta={v}", "delta")

@@ -62,7 +62,7 @@ CASES |= {
         "attack=alie",
         "defense.f=2",
     ],
-    "fltrust-root-sign_flip": ["defense=fltrust", "defense.root_size=50", "attack=sign_flip"],
+    "fltrust-root-sign_flip": ["defense=fltrust", "defense.root.size=50", "attack=sign_flip"],
 }
 
 

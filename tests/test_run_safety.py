@@ -15,7 +15,7 @@ from fedpoison_testing import fedpoison
 
 from fedpoison import rundir
 from fedpoison.config import ConfigError
-from fedpoison.outputs import atomic_write_text
+from fedpoison.files import atomic_write_text
 
 FAST = ["progress=false", "num_rounds=2"]
 

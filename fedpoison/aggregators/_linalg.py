@@ -291,3 +291,10 @@ class PairwiseSquaredDistances:
     def errors(self, rows: torch.Tensor) -> torch.Tensor:
         """Rounding bound ``(n,)`` of ``Σ_j scaled[i, rows[i, j]]`` for index rows ``(n, k)``."""
         return self.tolerance.gather(1, rows).sum(dim=1)
+
+
+def clip_factors(diff: torch.Tensor, tau: float) -> torch.Tensor:
+    """``min(1, τ/‖row‖)`` per row of ``diff`` in its dtype; a zero row gets 1."""
+    norms = row_norms(diff)
+    scale = torch.where(norms > tau, tau / norms.clamp_min(torch.finfo(norms.dtype).tiny), 1.0)
+    return scale.to(diff.dtype)

@@ -40,6 +40,38 @@ class RoundContext:
     server_round: int = 1
 
 
+ROOT_PROCEDURES = ("clients", "official")
+
+
+@dataclass(frozen=True)
+class RootSet:
+    """Labelled data the server holds itself and how it trains on it each round (FLTrust's
+    root dataset, Cao et al., NDSS 2021, §III-B and Alg. 2).
+
+    Attributes:
+        size: examples drawn from the training set (the paper's |D_0| = 100).
+        bias: fraction of them drawn from class 0 (the paper's root-set bias p); ``None``
+            draws uniformly.
+        procedure: ``clients`` = exactly the clients' local procedure (Alg. 2); ``official``
+            = the official MXNet code's step: the whole root set as one batch, sum of losses.
+    """
+
+    size: int = 100
+    bias: float | None = None
+    procedure: str = "clients"
+
+    def __post_init__(self) -> None:
+        if self.procedure not in ROOT_PROCEDURES:
+            raise ValueError(
+                f"defense.root.procedure must be one of {', '.join(ROOT_PROCEDURES)}, "
+                f"got {self.procedure!r}"
+            )
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"defense.root.size must be an integer ≥ 1, got {self.size!r}")
+        if self.bias is not None and not 0.0 <= self.bias <= 1.0:
+            raise ValueError(f"defense.root.bias must be in [0, 1] or null, got {self.bias}")
+
+
 @dataclass(frozen=True)
 class AggregationResult:
     """The aggregate ``(d,)`` and per-client weights ``(n,)`` (0 = rejected)."""
@@ -67,6 +99,8 @@ class Aggregator(ABC):
     paper: ClassVar[str]
     requirement: ClassVar[str] = "n ≥ 1"
     needs_server_update: ClassVar[bool] = False
+    root: RootSet | None = None
+    """The root set the server trains on for ``ctx.server_update`` (rules that need one)."""
     needs_client_rows: ClassVar[bool] = False
     """True when row i must be client i (per-client state keyed by ``ctx.client_ids``), so
     pre-aggregators that mix clients into new rows (bucketing) cannot precede the rule."""

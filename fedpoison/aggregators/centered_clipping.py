@@ -17,15 +17,8 @@ from typing import Any, ClassVar
 import torch
 
 from fedpoison.aggregators._common import check_updates, uniform
-from fedpoison.aggregators._linalg import row_norms
+from fedpoison.aggregators._linalg import clip_factors
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
-
-
-def clip_factors(diff: torch.Tensor, tau: float) -> torch.Tensor:
-    """``min(1, τ/‖row‖)`` per row of ``diff`` in its dtype; a zero row gets 1."""
-    norms = row_norms(diff)
-    scale = torch.where(norms > tau, tau / norms.clamp_min(torch.finfo(norms.dtype).tiny), 1.0)
-    return scale.to(diff.dtype)
 
 
 def centered_clipping(

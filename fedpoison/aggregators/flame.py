@@ -22,9 +22,8 @@ from typing import ClassVar
 import torch
 
 from fedpoison.aggregators._common import check_f, check_updates, require
-from fedpoison.aggregators._linalg import cosine_matrix, row_norms
+from fedpoison.aggregators._linalg import clip_factors, cosine_matrix, row_norms
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
-from fedpoison.aggregators.centered_clipping import clip_factors
 
 
 def flame_admitted(updates: torch.Tensor, global_weights: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,13 @@ import torch
 
 from fedpoison.aggregators._common import check_updates, require
 from fedpoison.aggregators._linalg import row_dots, row_norms
-from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
+from fedpoison.aggregators.base import (
+    AGGREGATORS,
+    AggregationResult,
+    Aggregator,
+    RootSet,
+    RoundContext,
+)
 
 
 def fltrust_parts(
@@ -67,6 +73,9 @@ class FLTrust(Aggregator):
     paper: ClassVar[str] = "Cao et al. 2021"
     requirement: ClassVar[str] = "n ≥ 1 (any f; needs the server's root-set update)"
     needs_server_update: ClassVar[bool] = True
+
+    def __init__(self, root: RootSet | None = None) -> None:
+        self.root = RootSet() if root is None else root
 
     def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
         g0 = require(ctx.server_update, self.name, "ctx.server_update (the root-set update g_0)")

@@ -10,8 +10,8 @@ from typing import ClassVar
 import torch
 
 from fedpoison.aggregators._common import check_updates, uniform
+from fedpoison.aggregators._linalg import clip_factors
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
-from fedpoison.aggregators.centered_clipping import clip_factors
 
 
 def norm_clipping(updates: torch.Tensor, max_norm: float) -> torch.Tensor:

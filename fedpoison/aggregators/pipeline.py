@@ -60,18 +60,18 @@ class Defense:
 
     def __call__(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
         n = check_updates(updates, self.name)
-        self.check(n, ctx.f)
+        self.check(n, ctx.f)  # every stage's bound, once: the stages below do not re-check
         if not self.pre:
-            return self.rule(updates, ctx)
+            return self.rule.aggregate(updates, ctx)
         rows, total = updates, torch.eye(n, dtype=updates.dtype, device=updates.device)
         for p in self.pre:
             f = p.byzantine_rows(rows.shape[0], ctx.f)
-            rows, mixing = p(rows, ctx)
+            rows, mixing = p.mix(rows, ctx)
             total = mixing @ total
             ctx = dataclasses.replace(ctx, f=f)
             if not p.preserves_rows:
                 ctx = dataclasses.replace(ctx, client_ids=(), num_examples=None)
-        result = self.rule(rows, ctx)
+        result = self.rule.aggregate(rows, ctx)
         return AggregationResult(result.aggregate, total.T @ result.weights, result.info)
 
     def state_dict(self) -> dict[str, Any]:

@@ -24,9 +24,8 @@ from typing import ClassVar
 import torch
 
 from fedpoison.aggregators._common import check_f, check_updates, require
-from fedpoison.aggregators._linalg import PairwiseSquaredDistances
+from fedpoison.aggregators._linalg import PairwiseSquaredDistances, clip_factors
 from fedpoison.aggregators.base import RoundContext
-from fedpoison.aggregators.centered_clipping import clip_factors
 from fedpoison.registry import Registry
 
 

@@ -10,29 +10,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 
 from fedpoison.attacks.base import ReplyAttack
-
-_R = TypeVar("_R", ArrayRecord, MetricRecord)
-
-
-def _record(content: RecordDict, key: str, kind: type[_R]) -> _R:
-    """``content[key]``, which an honest reply holds as a ``kind``."""
-    record = content[key]
-    if not isinstance(record, kind):
-        raise TypeError(
-            f"malformed attack: {key!r} is a {type(record).__name__}, not {kind.__name__}"
-        )
-    return record
+from fedpoison.protocol import NUM_EXAMPLES
 
 
 def _arrays(content: RecordDict) -> dict[str, np.ndarray]:
-    record = _record(content, "arrays", ArrayRecord)
+    record = content["arrays"]
     return {k: np.array(record[k].numpy()) for k in record}
 
 
@@ -40,9 +29,9 @@ def _with_arrays(content: RecordDict, arrays: dict[str, np.ndarray]) -> RecordDi
     return RecordDict({**content, "arrays": ArrayRecord({k: Array(v) for k, v in arrays.items()})})
 
 
-def _with_count(content: RecordDict, value: float) -> RecordDict:
-    metrics = dict(_record(content, "metrics", MetricRecord))
-    metrics["num-examples"] = value
+def _with_count(content: RecordDict, value: object) -> RecordDict:
+    metrics = dict(content["metrics"])
+    metrics[NUM_EXAMPLES] = value
     return RecordDict({**content, "metrics": MetricRecord(metrics)})
 
 

@@ -1,1 +1,1 @@
-"""The Flower ClientApp (:mod:`fedpoison.clients.app`) and local training (:mod:`fedpoison.clients.training`)."""
+"""The Flower ClientApp (:mod:`fedpoison.clients.app`) and local training (:mod:`fedpoison.training.local`)."""

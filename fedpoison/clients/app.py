@@ -21,13 +21,17 @@ from hydra.utils import instantiate
 
 from fedpoison.attacks.base import DataAttack, ReplyAttack
 from fedpoison.attacks.threat import ThreatModel
-from fedpoison.clients.training import LocalTraining, evaluate
 from fedpoison.federation import FederationSpec, load_federation
 from fedpoison.privacy.base import Privacy
+from fedpoison.protocol import (
+    NUM_EXAMPLES,
+    PARTITION_ID,
+    SERVER_ROUND,
+    TRAIN_LOSS,
+)
 from fedpoison.records import to_record, to_state_dict
 from fedpoison.seeding import DATA_ATTACK, PRIVACY, REPLY_ATTACK, TRAINING, torch_generator
-
-PARTITION_ID = "partition-id"
+from fedpoison.training.local import LocalTraining, evaluate
 
 
 @dataclass(frozen=True)
@@ -95,16 +99,8 @@ class _ClientRuntime:
     def procedure(self, config: ConfigRecord) -> LocalTraining:
         """The local training the round's config asks for; parsed once per round (all
         messages of a round share one config record, and each round's is a new one)."""
-        if config is not self._config or config["server-round"] != self._config["server-round"]:
-            steps = int(config["local-steps"])
-            self._procedure = LocalTraining(
-                lr=float(config["lr"]),
-                momentum=float(config["momentum"]),
-                weight_decay=float(config["weight-decay"]),
-                batch_size=int(config["batch-size"]),
-                local_epochs=int(config["local-epochs"]),
-                local_steps=steps if steps > 0 else None,
-            )
+        if config is not self._config or config[SERVER_ROUND] != self._config[SERVER_ROUND]:
+            self._procedure = LocalTraining.from_config(config)
             self._config = config
         return self._procedure
 
@@ -120,6 +116,42 @@ class _ClientRuntime:
         with torch.no_grad():
             for dst, src in zip(self._weights.values(), self._state, strict=True):
                 dst.copy_(src)
+
+    def train(self, content: RecordDict, pid: int) -> RecordDict:
+        """Client ``pid``'s reply to a train message: its trained weights and example count
+        (corrupted by the reply attack when ``pid`` is malicious and the adversary acts)."""
+        config = content.config_records["config"]
+        server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
+        self.load(content.array_records["arrays"])
+        x, y = self.local_data(pid, server_round)
+        seed = self.spec.federation.seed
+        loss = self.privacy.train(
+            self.model,
+            x,
+            y,
+            self.procedure(config),
+            torch_generator(seed, TRAINING, server_round, pid),
+            torch_generator(seed, PRIVACY, server_round, pid),
+            self.device,
+        )
+        reply = RecordDict(
+            {
+                "arrays": to_record(self._weights),
+                "metrics": MetricRecord({NUM_EXAMPLES: len(y), TRAIN_LOSS: loss}),
+            }
+        )
+        if self.reply_attack is not None and self.attacking(pid, server_round):
+            generator = torch_generator(seed, REPLY_ATTACK, server_round, pid)
+            reply = self.reply_attack.corrupt(reply, generator)
+        return reply
+
+    def evaluate(self, content: RecordDict, pid: int) -> RecordDict:
+        """Client ``pid``'s local accuracy and loss of the received model."""
+        self.load(content.array_records["arrays"])
+        x, y = self.fed.client_data(pid)
+        loss, acc = evaluate(self.model, x, y, self.device)
+        metrics = MetricRecord({NUM_EXAMPLES: len(y), "loss": loss, "accuracy": acc})
+        return RecordDict({"metrics": metrics})
 
 
 _RUNTIMES: dict[str, _ClientRuntime] = {}
@@ -146,40 +178,13 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        rt = _runtime(spec, key)
         pid = int(context.node_config[PARTITION_ID])
-        config = msg.content["config"]
-        server_round = int(config["server-round"])
-        rt.load(msg.content["arrays"])
-        x, y = rt.local_data(pid, server_round)
-        procedure = rt.procedure(config)
-        seed = spec.federation.seed
-        gen, noise = (
-            torch_generator(seed, TRAINING, server_round, pid),
-            torch_generator(seed, PRIVACY, server_round, pid),
-        )
-        loss = rt.privacy.train(rt.model, x, y, procedure, gen, noise, rt.device)
-        reply = RecordDict(
-            {
-                "arrays": to_record(rt._weights),
-                "metrics": MetricRecord({"num-examples": len(y), "train-loss": loss}),
-            }
-        )
-        if rt.reply_attack is not None and rt.attacking(pid, server_round):
-            reply = rt.reply_attack.corrupt(
-                reply, torch_generator(spec.federation.seed, REPLY_ATTACK, server_round, pid)
-            )
-        return Message(reply, reply_to=msg)
+        return Message(_runtime(spec, key).train(msg.content, pid), reply_to=msg)
 
     @app.evaluate()
     def local_evaluate(msg: Message, context: Context) -> Message:
-        rt = _runtime(spec, key)
         pid = int(context.node_config[PARTITION_ID])
-        rt.load(msg.content["arrays"])
-        x, y = rt.fed.client_data(pid)
-        loss, acc = evaluate(rt.model, x, y, rt.device)
-        metrics = MetricRecord({"num-examples": len(y), "loss": loss, "accuracy": acc})
-        return Message(RecordDict({"metrics": metrics}), reply_to=msg)
+        return Message(_runtime(spec, key).evaluate(msg.content, pid), reply_to=msg)
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:

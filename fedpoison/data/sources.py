@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fedpoison.data.arrays import DatasetSpec, RawSplits, verify
-from fedpoison.outputs import atomic_path
+from fedpoison.files import atomic_path
 
 DATA_ENV = "FEDPOISON_DATA"
 CACHE_ENV = "FEDPOISON_CACHE"

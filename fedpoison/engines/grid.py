@@ -19,6 +19,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from fedpoison.engines.flower_internals import ErrorCode, Run, set_server_identity
+from fedpoison.protocol import PARTITION_ID
 
 Job = tuple[Message, Context]
 
@@ -103,7 +104,7 @@ class SimulationGrid(Grid):
             self._contexts[node_id] = Context(
                 run_id=self._run.run_id,
                 node_id=node_id,
-                node_config={"partition-id": node_id - 1, "num-partitions": self.num_nodes},
+                node_config={PARTITION_ID: node_id - 1, "num-partitions": self.num_nodes},
                 state=RecordDict(),
                 run_config={},
             )

@@ -19,8 +19,8 @@ import torch
 from flwr.clientapp.typing import Mod
 from torch import nn
 
-from fedpoison.clients.training import LocalTraining, local_train
 from fedpoison.privacy.accounting import ACCOUNTANTS, Release, epsilon
+from fedpoison.training.local import LocalTraining, local_train
 
 
 def positive(value: float, field: str) -> float:

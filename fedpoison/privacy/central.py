@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from fedpoison.aggregators.centered_clipping import clip_factors
+from fedpoison.aggregators._linalg import clip_factors
 from fedpoison.privacy.accounting import Release
 from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
 

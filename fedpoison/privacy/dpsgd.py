@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedpoison.clients.training import LocalTraining, batches
 from fedpoison.privacy.accounting import Release
 from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
+from fedpoison.training.local import LocalTraining, batches
 
 
 class DPSGD(DifferentialPrivacy):

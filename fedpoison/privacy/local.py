@@ -24,13 +24,12 @@ import torch
 from flwr.app import ArrayRecord, Context, Message
 from flwr.clientapp.typing import Mod
 
-from fedpoison.aggregators.centered_clipping import clip_factors
+from fedpoison.aggregators._linalg import clip_factors
 from fedpoison.privacy.accounting import Release
 from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
+from fedpoison.protocol import PARTITION_ID, SERVER_ROUND
 from fedpoison.seeding import PRIVACY, torch_generator
-from fedpoison.strategies.updates import ModelLayout, flatten, unflatten
-
-PARTITION_ID = "partition-id"
+from fedpoison.training.flat import ModelLayout, flatten, unflatten
 
 
 def privatise(
@@ -93,20 +92,19 @@ class LocalDPMod:
         self, msg: Message, context: Context, call_next: Callable[[Message, Context], Message]
     ) -> Message:
         reply = call_next(msg, context)
-        if (
-            msg.metadata.message_type != "train"
-            or reply.has_error()
-            or "arrays" not in reply.content
-        ):
+        if msg.metadata.message_type != "train" or reply.has_error():
             return reply
-        server_round = int(msg.content["config"]["server-round"])
+        sent = reply.content.array_records.get("arrays")
+        if sent is None:
+            return reply  # no (readable) arrays: the server's validation rejects the reply
+        server_round = int(msg.content.config_records["config"][SERVER_ROUND])  # type: ignore[arg-type]
         gen = torch_generator(
             self.seed, PRIVACY, server_round, int(context.node_config[PARTITION_ID])
         )
         try:
             noisy = privatise(
-                msg.content["arrays"],
-                reply.content["arrays"],
+                msg.content.array_records["arrays"],
+                sent,
                 self.clip_norm,
                 self.noise_multiplier,
                 gen,

@@ -8,13 +8,21 @@ own Grids know the mapping already and expose it as ``partition_ids()``.
 from __future__ import annotations
 
 import time
+from typing import Protocol, runtime_checkable
 
 from flwr.app import Message, RecordDict
 from flwr.serverapp import Grid
 
-from fedpoison.engines.grid import SimulationGrid
+from fedpoison.protocol import PARTITION_ID
 
-PARTITION_ID = "partition-id"
+
+@runtime_checkable
+class KnowsPartitions(Protocol):
+    """A Grid that can tell each node's partition id without asking the nodes."""
+
+    def partition_ids(self) -> dict[int, int]:
+        """``{node id: partition id}``."""
+        ...
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float = 120.0) -> list[int]:
@@ -33,7 +41,7 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float = 120.0) -> list[in
 
 def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
     """``{node id: partition id}`` for every node of ``grid``."""
-    if isinstance(grid, SimulationGrid):
+    if isinstance(grid, KnowsPartitions):
         return grid.partition_ids()
     nodes = wait_for_nodes(grid, expected)
     queries = [Message(RecordDict(), node, "query", group_id="discovery") for node in nodes]
@@ -44,7 +52,8 @@ def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
             raise RuntimeError(
                 f"node {reply.metadata.src_node_id} failed discovery: {reply.error.reason}"
             )
-        mapping[reply.metadata.src_node_id] = int(reply.content["metrics"][PARTITION_ID])
+        pid = reply.content.metric_records["metrics"][PARTITION_ID]
+        mapping[reply.metadata.src_node_id] = int(pid)  # type: ignore[arg-type]
     if len(mapping) != expected or sorted(mapping.values()) != list(range(expected)):
         raise RuntimeError(
             f"discovery found partitions {sorted(mapping.values())[:10]}…, expected 0..{expected - 1}"

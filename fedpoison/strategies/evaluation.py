@@ -5,28 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from flwr.app import ArrayRecord
+from flwr.app import ArrayRecord, MetricRecord
 from torch import nn
 
-from fedpoison.clients.training import evaluate
 from fedpoison.records import to_state_dict
+from fedpoison.training.local import evaluate
 
 
 @dataclass
 class ServerEvaluator:
-    """Evaluates a global model on the held-out test set (and the attack's success set)."""
+    """Evaluates the global model on the held-out test set (and the attack's success set),
+    as a Flower ``evaluate_fn``: after rounds that are multiples of ``every`` and after
+    ``last_round``; other rounds give ``None``.
+    """
 
     model: nn.Module
     x_test: torch.Tensor
     y_test: torch.Tensor
     device: torch.device
     success_set: tuple[torch.Tensor, torch.Tensor] | None = None
+    every: int = 1
+    last_round: int | None = None
 
-    def __call__(self, arrays: ArrayRecord) -> dict[str, float]:
+    def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round % self.every != 0 and server_round != self.last_round:
+            return None
         self.model.load_state_dict(to_state_dict(arrays))
         loss, acc = evaluate(self.model, self.x_test, self.y_test, self.device)
-        metrics = {"accuracy": acc, "loss": loss}
+        metrics = MetricRecord({"accuracy": acc, "loss": loss})
         if self.success_set is not None:
-            _, asr = evaluate(self.model, *self.success_set, self.device)
-            metrics["asr"] = asr
+            _, metrics["asr"] = evaluate(self.model, *self.success_set, self.device)
         return metrics

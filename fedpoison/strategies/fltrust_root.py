@@ -1,10 +1,9 @@
 """FLTrust's server step (Cao et al. 2021, Alg. 2): train the global model on a root set.
 
-The server holds ``root_size`` examples drawn from the training distribution; a fraction
-``bias`` of them comes from class ``bias_class`` (the paper's root-set bias p; ``bias=None``
-draws uniformly). Every round it runs a local procedure on them and hands
-``g_0 = w_root − w_global`` to the rule as ``server_update``; :func:`server_procedure` says
-which procedure.
+The rule's :class:`~fedpoison.aggregators.base.RootSet` (config node ``defense.root``) says how
+many examples the server holds, how biased they are and which procedure it trains them with.
+Every round the server runs that procedure on them and hands ``g_0 = w_root − w_global`` to
+the rule as ``server_update``.
 """
 
 from __future__ import annotations
@@ -15,47 +14,37 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedpoison.clients.training import LocalTraining, local_train
+from fedpoison.aggregators.base import RootSet
 from fedpoison.data.base import ImageDataset
 from fedpoison.seeding import SERVER_TRAINING, numpy_rng, torch_generator
+from fedpoison.training.local import LocalTraining, local_train
 
-ROOT_PROCEDURES = ("clients", "official")
 
-
-def server_procedure(
-    clients: LocalTraining, root_size: int, mode: str = "clients"
-) -> LocalTraining:
+def server_procedure(clients: LocalTraining, root: RootSet) -> LocalTraining:
     """The server's local procedure on the root set.
 
     ``clients``: exactly the clients' procedure (paper, Alg. 2: "the same local training").
-    ``official``: the official MXNet code (REFERENCES.md D7 and Conventions 1): every step
-    takes the whole root set as one batch and back-propagates the **sum** of its losses. In
-    our mean-loss convention that is batch ``root_size`` with lr × ``root_size``/``batch_size``
+    ``official``: the official MXNet code: every step takes the whole root set as one batch
+    and back-propagates the **sum** of its losses (docs/conventions.md, loss convention). In
+    our mean-loss convention that is batch ``root.size`` with lr × ``root.size``/``batch_size``
     (the clients' lr already carries their batch factor), so ``g_0`` is about
-    root_size/batch_size (100/32 ≈ 3×) longer than a client step, and so is FLTrust's step.
+    root.size/batch_size (100/32 ≈ 3×) longer than a client step, and so is FLTrust's step.
     """
-    if mode not in ROOT_PROCEDURES:
-        raise ValueError(
-            f"defense.root_procedure must be one of {', '.join(ROOT_PROCEDURES)}, got {mode!r}"
-        )
-    if mode == "clients":
+    if root.procedure == "clients":
         return clients
-    return replace(clients, batch_size=root_size, lr=clients.lr * root_size / clients.batch_size)
+    return replace(clients, batch_size=root.size, lr=clients.lr * root.size / clients.batch_size)
 
 
-def draw_root_set(
-    data: ImageDataset, size: int, seed: int, bias: float | None = None, bias_class: int = 0
-) -> np.ndarray:
-    """Indices of the root set into ``data.x_train``."""
-    if not 1 <= size <= len(data.y_train):
-        raise ValueError(f"defense.root_size must be in [1, {len(data.y_train)}], got {size}")
+def draw_root_set(data: ImageDataset, root: RootSet, seed: int, bias_class: int = 0) -> np.ndarray:
+    """Indices of the root set into ``data.x_train``; a fraction ``root.bias`` from
+    ``bias_class``."""
+    size, labels = root.size, data.y_train.numpy()
+    if size > len(labels):
+        raise ValueError(f"defense.root.size must be in [1, {len(labels)}], got {size}")
     rng = numpy_rng(seed, SERVER_TRAINING)
-    labels = data.y_train.numpy()
-    if bias is None:
+    if root.bias is None:
         return np.sort(rng.choice(len(labels), size=size, replace=False))
-    if not 0.0 <= bias <= 1.0:
-        raise ValueError(f"defense.root_bias must be in [0, 1], got {bias}")
-    n_biased = int(round(bias * size))
+    n_biased = int(round(root.bias * size))
     in_class = np.flatnonzero(labels == bias_class)
     others = np.flatnonzero(labels != bias_class)
     chosen = np.concatenate(
@@ -68,20 +57,20 @@ def draw_root_set(
 
 
 class RootTrainer:
-    """Computes the server update ``g_0`` each round with the clients' local procedure."""
+    """Computes the server update ``g_0`` each round on the root set."""
 
     def __init__(
         self,
         model: nn.Module,
         data: ImageDataset,
-        indices: np.ndarray,
-        procedure: LocalTraining,
+        root: RootSet,
+        clients: LocalTraining,
         seed: int,
         device: torch.device,
     ) -> None:
-        idx = torch.from_numpy(indices)
+        idx = torch.from_numpy(draw_root_set(data, root, seed))
         self.model, self.x, self.y = model, data.x_train[idx], data.y_train[idx]
-        self.procedure, self.seed, self.device = procedure, seed, device
+        self.procedure, self.seed, self.device = server_procedure(clients, root), seed, device
 
     def server_update(
         self, global_state: dict[str, torch.Tensor], server_round: int

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from flwr.app import Message
+from flwr.app import ArrayRecord, Message
 
 from fedpoison.finite import finite_rows
-from fedpoison.strategies.updates import ModelLayout, flatten
+from fedpoison.protocol import NUM_EXAMPLES, TRAIN_LOSS
+from fedpoison.training.flat import ModelLayout, flatten
 
 
 @dataclass
@@ -36,11 +37,12 @@ def _reason(
 ) -> tuple[str | None, int, float]:
     """``(reason or None, num-examples, train-loss)`` for one reply; its flat weights go to ``row``."""
     if reply.has_error():
-        return f"error reply: {reply.error.reason.splitlines()[0][:200]}", 0, math.nan
+        reason = reply.error.reason or f"code {reply.error.code}"
+        return f"error reply: {reason.splitlines()[0][:200]}", 0, math.nan
     content = reply.content
     if "arrays" not in content or "metrics" not in content:
         return "reply lacks 'arrays' or 'metrics'", 0, math.nan
-    raw = content["metrics"].get("num-examples")
+    raw = content["metrics"].get(NUM_EXAMPLES)
     if (
         isinstance(raw, bool)
         or not isinstance(raw, (int, float))
@@ -51,12 +53,34 @@ def _reason(
         return f"invalid num-examples {raw!r}", 0, math.nan
     if max_examples is not None and raw > max_examples:
         return f"num-examples {int(raw)} exceeds the client's {max_examples} examples", 0, math.nan
+    arrays = content["arrays"]
+    if not isinstance(arrays, ArrayRecord):
+        return f"malformed arrays: a {type(arrays).__name__}, not an ArrayRecord", 0, math.nan
     try:
-        flatten(content["arrays"], layout, out=row)
+        flatten(arrays, layout, out=row)
     except (ValueError, TypeError, KeyError) as exc:
         return f"malformed arrays: {exc}", 0, math.nan
-    loss = content["metrics"].get("train-loss", math.nan)
+    loss = content["metrics"].get(TRAIN_LOSS, math.nan)
     return None, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
+
+
+def _one_per_sampled_client(
+    replies: Iterable[Message],
+    client_of_node: Mapping[int, int],
+    sampled: set[int],
+    invalid: list[tuple[int, str]],
+) -> dict[int, Message]:
+    """``{client id: reply}`` for sampled clients' first replies; the rest go to ``invalid``."""
+    candidates: dict[int, Message] = {}
+    for reply in replies:
+        cid = client_of_node.get(reply.metadata.src_node_id, -1)
+        if cid not in sampled:
+            invalid.append((cid, "reply from a node that was not sampled"))
+        elif cid in candidates:
+            invalid.append((cid, "duplicate reply"))
+        else:
+            candidates[cid] = reply
+    return candidates
 
 
 def collect_replies(
@@ -73,17 +97,11 @@ def collect_replies(
     bounds client ``c``'s ``num-examples``.
     """
     out = RoundReplies()
-    candidates: dict[int, Message] = {}
-    for reply in replies:
-        cid = client_of_node.get(reply.metadata.src_node_id, -1)
-        if cid not in sampled:
-            out.invalid.append((cid, "reply from a node that was not sampled"))
-        elif cid in candidates:
-            out.invalid.append((cid, "duplicate reply"))
-        else:
-            candidates[cid] = reply
+    candidates = _one_per_sampled_client(replies, client_of_node, sampled, out.invalid)
     matrix = np.empty((len(candidates), layout.dim), dtype=np.float32)
-    counts, losses, ids = [], [], []
+    counts: list[int] = []
+    losses: list[float] = []
+    ids: list[int] = []
     for cid in sorted(candidates):
         bound = partition_sizes[cid] if partition_sizes is not None else None
         reason, count, loss = _reason(candidates[cid], layout, bound, matrix[len(ids)])

@@ -1,296 +1,187 @@
-"""RobustStrategy: the single Flower ``Strategy`` adapter for every rule and attack.
+"""RobustStrategy: the Flower ``Strategy`` adapter for every rule and attack; it only orchestrates.
 
-One round, top to bottom: sample clients (seeded by round) → send the global model →
-collect replies → validate and order them by client id → build the ``(n, d)`` update matrix
-→ adversary stage (malicious rows replaced by the update attack) → central-DP clipping (when
-``privacy=central``) → FLTrust server step if the rule wants it → defense (pre-aggregators +
-rule) → central-DP noise → ``w ← w + η·aggregate`` → evaluate → record (with ε spent).
+One round: :meth:`Participation.plan` samples (seeded by round) → ``configure_train`` sends the
+global model → replies are validated and ordered by client id (:func:`collect_replies`) →
+:func:`aggregate_round` (reply policy, adversary, central DP, FLTrust server step, defense,
+step) → evaluation → the :class:`RoundRecord` goes to the recorder with the new model.
 
-Faulty replies (errors, malformed or non-finite arrays, impossible ``num-examples``) follow
-``on_invalid_reply``: ``reject`` (excluded, recorded), ``zero`` (kept as an unchanged model,
-weight 1) or ``fail``. A round left with too few rows for the defense's bound raises, or is
-skipped with the reason recorded when ``skip_invalid_rounds`` is set — never silently.
+Faulty replies follow :class:`ReplyPolicy`; a round left with too few rows for the defense's
+bound raises :class:`RoundError`, or is skipped with the reason recorded — never silently.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
 
-from fedpoison.aggregators.base import RoundContext
-from fedpoison.aggregators.pipeline import Defense
-from fedpoison.finite import all_finite
-from fedpoison.privacy.base import Privacy
-from fedpoison.records import to_state_dict
-from fedpoison.seeding import DEFENSE, PRIVACY, torch_generator
-from fedpoison.strategies.adversary import AdversaryStage
-from fedpoison.strategies.availability import Availability
-from fedpoison.strategies.detection import detection_metrics
+from fedpoison.protocol import SERVER_ROUND
 from fedpoison.strategies.discovery import node_partitions
-from fedpoison.strategies.fltrust_root import RootTrainer
+from fedpoison.strategies.plan import Participation, RoundPlan
+from fedpoison.strategies.record import RoundRecord, RoundTiming
 from fedpoison.strategies.replies import collect_replies
-from fedpoison.strategies.sampling import sample_clients
-from fedpoison.strategies.updates import ModelLayout, flatten, unflatten, update_matrix
+from fedpoison.strategies.round import ServerPipeline, aggregate_round
+from fedpoison.training.flat import ModelLayout, flatten, stored, unflatten
+from fedpoison.training.local import LocalTraining
+
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
 
-class RoundError(RuntimeError):
-    """A round that cannot be aggregated (and ``skip_invalid_rounds`` is off)."""
+class RoundRecorder(Protocol):
+    """Receives each finished round's record and the global model after it."""
 
-
-RoundCallback = Callable[[dict[str, Any], ArrayRecord], None]
-
-
-@dataclass(frozen=True)
-class Participation:
-    """How many of ``num_clients`` train each round and how ``f`` follows from it."""
-
-    num_clients: int
-    clients_per_round: int
-    malicious: frozenset[int]
-    defense_f: int | None = None
-
-    def assumed_f(self, n: int) -> int:
-        """The defense's ``f`` for a round with ``n`` usable rows.
-
-        ``defense.f`` when set (to study misspecification); otherwise the malicious pool
-        scaled to the round, ``⌈|pool| · n / num_clients⌉`` — the expected number of
-        malicious participants, rounded up (equal to ``|pool|`` with full participation).
-        """
-        if self.defense_f is not None:
-            return self.defense_f
-        return math.ceil(len(self.malicious) * n / self.num_clients - 1e-9)
+    def __call__(self, record: RoundRecord, arrays: ArrayRecord) -> None: ...
 
 
 class RobustStrategy(Strategy):
-    """Samples, attacks (as the simulated adversary), defends and records each round."""
+    """Samples, attacks (as the simulated adversary), defends and records each round.
+
+    Args:
+        participation: who is sampled, who is malicious, how ``f`` follows.
+        server: the server's part of a round and its checkpointable state.
+        procedure: the clients' local training, sent with every round's model.
+        recorder: called after every round with its record and the new global model.
+    """
 
     def __init__(
         self,
         *,
         participation: Participation,
-        defense: Defense,
-        adversary: AdversaryStage | None,
-        evaluate_fn: Callable[[ArrayRecord], dict[str, float]],
-        train_config: dict[str, float | int],
-        server_lr: float,
-        seed: int,
-        root_trainer: RootTrainer | None = None,
-        on_round: RoundCallback | None = None,
-        device: torch.device | str = "cpu",
-        on_invalid_reply: str = "reject",
-        skip_invalid_rounds: bool = False,
-        partition_sizes: list[int] | None = None,
-        availability: Availability | None = None,
-        privacy: Privacy | None = None,
+        server: ServerPipeline,
+        procedure: LocalTraining,
+        recorder: RoundRecorder | None = None,
     ) -> None:
         self.participation = participation
-        self.defense = defense
-        self.adversary = adversary
-        self.evaluate_fn = evaluate_fn
-        self.train_config = train_config
-        self.server_lr = server_lr
-        self.seed = seed
-        self.root_trainer = root_trainer
-        self.on_round = on_round
-        self.device = torch.device(device)
-        self.on_invalid_reply = on_invalid_reply
-        self.skip_invalid_rounds = skip_invalid_rounds
-        self.partition_sizes = partition_sizes
-        self.availability = availability or Availability()
-        self.privacy = privacy or Privacy()
-        self._missing: dict[int, str] = {}
-        self.history: list[dict[str, Any]] = []
+        self.server = server
+        self.procedure = procedure
+        self.recorder = recorder
+        self.first_round = 1
+        """Rounds before it were run by an earlier session (a resumed run)."""
+        self.history: list[RoundRecord] = []
         self._client_of_node: dict[int, int] = {}
         self._node_of_client: dict[int, int] = {}
-        self._sampled: list[int] = []
-        self._global: ArrayRecord | None = None
-        self._global_cpu = torch.zeros(0)
-        self._round: dict[str, Any] = {}
+        self._plan: RoundPlan | None = None
+        self._kept: tuple[ArrayRecord, torch.Tensor] | None = None  # our last model, flat
 
     # -- Flower Strategy API ----------------------------------------------------------
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        self._global = arrays
-        self._global_cpu = flatten(arrays, ModelLayout.of(arrays))
-        self._sampled = sample_clients(
-            self._node_of_client, self.participation.clients_per_round, self.seed, server_round
-        )
-        self._missing = self.availability.missing(self._sampled, self.seed, server_round)
+        """Plan the round and send the global model to the sampled clients that are up."""
+        self._plan = self._new_plan(server_round, arrays)
         # one payload shared by every message, as Flower's own strategies do
         content = RecordDict(
-            {"arrays": arrays, "config": ConfigRecord({**config, "server-round": server_round})}
+            {"arrays": arrays, "config": ConfigRecord({**config, SERVER_ROUND: server_round})}
         )
         return [
             Message(content, self._node_of_client[cid], "train", group_id=str(server_round))
-            for cid in self._sampled
-            if cid not in self._missing
+            for cid in self._plan.contacted
         ]
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        assert self._global is not None, "configure_train must run first"
-        layout = ModelLayout.of(self._global)
-        global_flat = self._global_cpu.to(self.device)
+        """Validated replies → the new global model (``None`` when skipped) and metrics; the
+        round's record is appended to :attr:`history` (``start`` completes it)."""
+        plan = self._plan
+        assert plan is not None and plan.server_round == server_round, "configure_train first"
         got = collect_replies(
-            replies, self._client_of_node, set(self._sampled), layout, self.partition_sizes
+            replies,
+            self._client_of_node,
+            set(plan.sampled),
+            plan.layout,
+            self.server.replies.partition_sizes,
         )
-        replied = set(got.client_ids) | {cid for cid, _ in got.invalid} | set(self._missing)
-        invalid = got.invalid + [(cid, "no reply") for cid in self._sampled if cid not in replied]
-        faulty = sorted({cid for cid, why in got.invalid if cid in self._sampled})
-        if faulty and self.on_invalid_reply == "fail":
-            raise RoundError(
-                f"round {server_round}: invalid replies {got.invalid} (robustness.on_invalid_reply=fail)"
-            )
-        ids, weights, counts_list = got.client_ids, got.weights, got.num_examples
-        if (
-            faulty and self.on_invalid_reply == "zero"
-        ):  # a faulty client counts as an unchanged model
-            rows = dict(zip(ids, zip(weights, counts_list, strict=True), strict=True))
-            rows.update({cid: (self._global_cpu, 1) for cid in faulty})
-            ids = sorted(rows)
-            weights = torch.stack([rows[cid][0] for cid in ids])
-            counts_list = [rows[cid][1] for cid in ids]
-        n = len(ids)
-        f = self.participation.assumed_f(n)
-        malicious = torch.tensor(
-            [cid in self.participation.malicious for cid in ids], dtype=torch.bool
-        )
-        self._round = {
-            "participants": n,
-            "malicious_participants": int(malicious.sum()),
-            "f": f,
-            "invalid": [{"client": cid, "reason": why} for cid, why in invalid],
-            "missing": [
-                {"client": cid, "reason": why} for cid, why in sorted(self._missing.items())
-            ],
-            "invalid_malicious": sum(cid in self.participation.malicious for cid in faulty),
-            "train_loss": sum(got.train_loss) / len(got.train_loss) if got.train_loss else math.nan,
-        }
-        try:
-            self.defense.check(n, f)
-        except ValueError as exc:
-            return self._skip(
-                server_round, f"{exc} ({n} valid of {len(self._sampled)} sampled replies)"
-            )
-        updates = update_matrix(weights, self._global_cpu).to(self.device)
-        counts = torch.tensor(counts_list, dtype=torch.float64, device=self.device)
-        malicious = malicious.to(self.device)
-        if self.adversary is not None:
-            attacked = self.adversary(updates, counts, malicious, global_flat, f, server_round)
-            updates, counts = attacked.updates, attacked.num_examples
-        updates, privacy_info = self.privacy.clip(updates)  # central DP clips every row it receives
-        server_update = None
-        if self.defense.rule.needs_server_update and self.root_trainer is not None:
-            server_update = self.root_trainer.server_update(
-                to_state_dict(self._global), server_round
-            )
-            server_update = server_update.to(self.device)
-        ctx = RoundContext(
-            f=f,
-            client_ids=tuple(ids),
-            num_examples=counts,
-            generator=torch_generator(self.seed, DEFENSE, server_round, device=self.device),
-            server_update=server_update,
-            global_weights=global_flat,
-            server_round=server_round,
-        )
-        try:
-            result = self.defense(updates, ctx)
-        except ValueError as exc:  # e.g. a rule's own state overflowed under 1e38 updates
-            return self._skip(server_round, f"{self.defense.name} failed: {exc}")
-        noise = torch_generator(self.seed, PRIVACY, server_round, device=self.device)
-        aggregate = self.privacy.noise(result.aggregate, n, noise)
-        new_global = global_flat + self.server_lr * aggregate.to(global_flat.dtype)
-        if not all_finite(new_global):
-            return self._skip(server_round, f"{self.defense.name} produced a non-finite aggregate")
-        self._round.update(
-            rejected=[cid for cid, r in zip(ids, result.rejected.tolist(), strict=True) if r],
-            **detection_metrics(result.rejected, malicious),
-            **{f"defense_{k}": v for k, v in result.info.items()},
-            **privacy_info,
-        )
-        metrics = MetricRecord({"participants": n, "rejected": len(self._round["rejected"])})
-        return unflatten(new_global, layout), metrics
-
-    def _skip(self, server_round: int, reason: str) -> tuple[ArrayRecord | None, MetricRecord]:
-        """Keep the global model and record why — or stop, unless ``skip_invalid_rounds``."""
-        if not self.skip_invalid_rounds:
-            raise RoundError(
-                f"round {server_round}: {reason}; set robustness.skip_invalid_rounds=true to skip such rounds"
-            )
-        self._round.update(skipped=reason, rejected=[])
-        return self._global, MetricRecord(
-            {"participants": self._round["participants"], "skipped": 1}
-        )
+        outcome = aggregate_round(plan, got, self.participation, self.server)
+        record = outcome.record
+        self.history.append(record)
+        if outcome.new_global is None:
+            return None, MetricRecord({"participants": record.participants, "skipped": 1})
+        arrays = unflatten(outcome.new_global, plan.layout)
+        self._kept = (arrays, stored(outcome.new_global.cpu(), plan.layout))
+        rejected = len(record.rejected)
+        return arrays, MetricRecord({"participants": record.participants, "rejected": rejected})
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        return []  # evaluation is centralised on the server's held-out test set
+        """No federated evaluation: the global model is evaluated on the server."""
+        return []
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
+        """Nothing to aggregate (see :meth:`configure_evaluate`)."""
         return None
 
     def summary(self) -> None:
         """Flower calls this at start; fedpoison's summary is printed by the CLI."""
 
-    # -- driver -----------------------------------------------------------------------
-    def start(  # type: ignore[override]
+    def start(
         self,
         grid: Grid,
         initial_arrays: ArrayRecord,
         num_rounds: int = 3,
         timeout: float = 3600,
         train_config: ConfigRecord | None = None,
-        first_round: int = 1,
-        eval_every: int = 1,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: EvaluateFn | None = None,
     ) -> Result:
-        """Run rounds ``first_round..num_rounds`` from ``initial_arrays``; each round's record
-        and new global model go to ``on_round`` (``first_round > 1`` resumes a run).
+        """Run rounds ``first_round..num_rounds`` from ``initial_arrays``.
 
-        The global model is evaluated after rounds that are multiples of ``eval_every`` and
-        after the last round; other rounds' records carry no accuracy/loss."""
+        ``train_config`` defaults to :attr:`procedure`'s; ``evaluate_fn(round, arrays)`` runs
+        after every round (``None`` = not evaluated this round). Each round's record and new
+        model go to the recorder; a ``Result`` with the final model comes back.
+        """
         self._client_of_node = node_partitions(grid, self.participation.num_clients)
         self._node_of_client = {cid: node for node, cid in self._client_of_node.items()}
-        config = ConfigRecord(self.train_config) if train_config is None else train_config
+        config = ConfigRecord(self.procedure.to_config()) if train_config is None else train_config
         result = Result()
         arrays = initial_arrays
-        for server_round in range(first_round, num_rounds + 1):
-            t0 = time.perf_counter()
-            replies = grid.send_and_receive(
-                self.configure_train(server_round, arrays, config, grid), timeout=timeout
-            )
-            t1 = time.perf_counter()
-            new_arrays, _ = self.aggregate_train(server_round, replies)
-            t2 = time.perf_counter()
-            arrays = new_arrays if new_arrays is not None else arrays
-            due = server_round % eval_every == 0 or server_round == num_rounds
-            evaluation = self.evaluate_fn(arrays) if due else {}
-            record = {
-                "round": server_round,
-                **evaluation,
-                **self._round,
-                **self.privacy.spent(server_round),
-                "train_s": t1 - t0,
-                "aggregate_s": t2 - t1,
-                "eval_s": time.perf_counter() - t2,
-            }
-            self.history.append(record)
-            if evaluation:
-                result.evaluate_metrics_serverapp[server_round] = MetricRecord(dict(evaluation))
-            if self.on_round is not None:
-                self.on_round(record, arrays)
+        for server_round in range(self.first_round, num_rounds + 1):
+            arrays = self._round_trip(grid, server_round, arrays, config, timeout, evaluate_fn)
+            if self.history[-1].evaluation:
+                metrics = MetricRecord(dict(self.history[-1].evaluation))
+                result.evaluate_metrics_serverapp[server_round] = metrics
         result.arrays = arrays
         return result
+
+    # -- internals --------------------------------------------------------------------
+    def _new_plan(self, server_round: int, arrays: ArrayRecord) -> RoundPlan:
+        layout = ModelLayout.of(arrays)
+        if self._kept is not None and self._kept[0] is arrays:
+            global_flat = self._kept[1]  # the model this strategy made: no decoding
+        else:
+            global_flat = flatten(arrays, layout)
+        return self.participation.plan(server_round, self.server.seed, arrays, global_flat, layout)
+
+    def _round_trip(
+        self,
+        grid: Grid,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        timeout: float,
+        evaluate_fn: EvaluateFn | None,
+    ) -> ArrayRecord:
+        """Train, aggregate, evaluate and record one round; the global model after it."""
+        t0 = time.perf_counter()
+        messages = self.configure_train(server_round, arrays, config, grid)
+        replies = grid.send_and_receive(messages, timeout=timeout)
+        t1 = time.perf_counter()
+        new_arrays, _ = self.aggregate_train(server_round, replies)
+        t2 = time.perf_counter()
+        arrays = new_arrays if new_arrays is not None else arrays
+        evaluation = evaluate_fn(server_round, arrays) if evaluate_fn is not None else None
+        record = self.history[-1]
+        record.evaluation = dict(evaluation) if evaluation is not None else {}
+        record.spent = self.server.privacy.spent(server_round)
+        record.timing = RoundTiming(t1 - t0, t2 - t1, time.perf_counter() - t2)
+        if self.recorder is not None:
+            self.recorder(record, arrays)
+        return arrays

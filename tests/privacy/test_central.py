@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedpoison.clients.training import LocalTraining
 from fedpoison.models.simple import mlp
 from fedpoison.privacy import CentralDP, Setting
+from fedpoison.training.local import LocalTraining
 
 
 def setting(num_clients: int = 20, per_round: int = 10) -> Setting:

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedpoison.clients.training import LocalTraining
 from fedpoison.models.resnet import resnet8
 from fedpoison.models.simple import mlp
 from fedpoison.privacy import DPSGD, Setting
+from fedpoison.training.local import LocalTraining
 
 
 def naive_dp_sgd_step(

@@ -8,7 +8,7 @@ from flwr.app import Array, ArrayRecord, Error, Message, MetricRecord, RecordDic
 
 from fedpoison.engines.flower_internals import set_server_identity
 from fedpoison.strategies.replies import collect_replies
-from fedpoison.strategies.updates import ModelLayout
+from fedpoison.training.flat import ModelLayout
 
 set_server_identity(1)
 LAYOUT_RECORD = ArrayRecord(

@@ -7,7 +7,9 @@ ours as ``lr_ours = lr_paper × batch_size`` (REFERENCES.md, Conventions 1).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +33,31 @@ class LocalTraining:
     batch_size: int = 32
     local_epochs: int = 1
     local_steps: int | None = None
+
+    def to_config(self) -> dict[str, Any]:
+        """The procedure as the flat, dash-keyed config a Flower ``ConfigRecord`` holds
+        (``local-steps`` 0 = train ``local-epochs`` epochs)."""
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight-decay": self.weight_decay,
+            "batch-size": self.batch_size,
+            "local-epochs": self.local_epochs,
+            "local-steps": self.local_steps or 0,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LocalTraining:
+        """Inverse of :meth:`to_config`, read from a received round config."""
+        steps = int(config["local-steps"])
+        return cls(
+            lr=float(config["lr"]),
+            momentum=float(config["momentum"]),
+            weight_decay=float(config["weight-decay"]),
+            batch_size=int(config["batch-size"]),
+            local_epochs=int(config["local-epochs"]),
+            local_steps=steps if steps > 0 else None,
+        )
 
 
 def batches(n: int, cfg: LocalTraining, generator: torch.Generator) -> list[torch.Tensor]:
@@ -61,11 +88,12 @@ def sgd_step(
             continue
         d_p = p.grad if cfg.weight_decay == 0 else p.grad.add(p, alpha=cfg.weight_decay)
         if cfg.momentum != 0:
-            if buffers[i] is None:
-                buffers[i] = d_p.clone()
+            buffer = buffers[i]
+            if buffer is None:
+                buffer = buffers[i] = d_p.clone()
             else:
-                buffers[i].mul_(cfg.momentum).add_(d_p)
-            d_p = buffers[i]
+                buffer.mul_(cfg.momentum).add_(d_p)
+            d_p = buffer
         p.add_(d_p, alpha=-cfg.lr)
 
 

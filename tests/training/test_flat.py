@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fedpoison.strategies.updates import ModelLayout, flatten, unflatten, update_matrix
+from fedpoison.training.flat import ModelLayout, flatten, unflatten, update_matrix
 
 
 def _record(seed: int = 0) -> ArrayRecord:

@@ -84,6 +84,20 @@ def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
     return record
 
 
+def stored(vector: torch.Tensor, layout: ModelLayout) -> torch.Tensor:
+    """``flatten(unflatten(vector, layout), layout)`` without the records: ``vector`` (CPU,
+    float32) as the layout's dtypes store it, so a kept global vector equals a decoded one."""
+    if all(dtype == "float32" for dtype in layout.dtypes):
+        return vector
+    flat = vector.detach().numpy().copy()
+    offset = 0
+    for dtype, size in zip(layout.dtypes, layout.sizes, strict=True):
+        segment = flat[offset : offset + size]
+        segment[:] = segment.astype(dtype, copy=False)
+        offset += size
+    return torch.from_numpy(flat)
+
+
 def update_matrix(client_weights: torch.Tensor, global_weights: torch.Tensor) -> torch.Tensor:
     """``Δ_i = w_i − w_global`` for stacked client models ``(n, d)``; rows keep their order."""
     return client_weights - global_weights

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fedpoison.clients.training import LocalTraining, batches, evaluate, local_train
+from fedpoison.training.local import LocalTraining, batches, evaluate, local_train
 
 
 def _model() -> torch.nn.Module:

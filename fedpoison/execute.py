@@ -1,0 +1,202 @@
+"""Run a prepared :class:`~fedpoison.run.Simulation` on its engine and persist every round.
+
+:class:`RunRecorder` owns the ``results.json`` document: after every round it writes it with
+``metrics.csv``, and every ``checkpoint_every`` rounds the checkpoint; :func:`execute` builds
+the strategy around it, resumes from a checkpoint when asked, and marks the run complete or
+failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from flwr.app import ArrayRecord, Context
+from flwr.serverapp import Grid, ServerApp
+from omegaconf import OmegaConf
+
+from fedpoison import provenance
+from fedpoison.checkpoint import (
+    check_resumable,
+    checkpoint_wall_s,
+    load_checkpoint,
+    save_checkpoint,
+)
+from fedpoison.outputs import write_outputs
+from fedpoison.records import to_record
+from fedpoison.run import Simulation
+from fedpoison.strategies.record import RoundRecord
+from fedpoison.strategies.robust import RobustStrategy
+from fedpoison.strategies.round import RoundError, ServerPipeline
+
+FINAL_KEYS = ("accuracy", "loss", "asr", "epsilon", "delta")
+
+
+class RunRecorder:
+    """Appends each round to ``results`` and writes the run directory's files.
+
+    Args:
+        run_dir: where ``results.json``, ``metrics.csv`` and ``checkpoint.pt`` go.
+        results: the ``results.json`` document (its ``rounds`` may hold resumed rounds).
+        server: the pipeline whose state the checkpoint keeps.
+        num_rounds, checkpoint_every: the run's length and checkpoint period (0 = none).
+        wall_s: seconds the run has taken so far (across resumed sessions).
+        on_round: called with each round's record once it is on disk.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        results: dict[str, Any],
+        server: ServerPipeline,
+        num_rounds: int,
+        checkpoint_every: int,
+        wall_s: Callable[[], float],
+        on_round: Callable[[RoundRecord], None] | None = None,
+    ) -> None:
+        self.run_dir, self.results, self.server = run_dir, results, server
+        self.num_rounds, self.checkpoint_every = num_rounds, checkpoint_every
+        self.wall_s, self.on_round = wall_s, on_round
+        self.write_errors: list[OSError] = []  # an engine may swallow the ServerApp's error
+
+    def __call__(self, record: RoundRecord, arrays: ArrayRecord) -> None:
+        self.results["rounds"].append(record.to_dict())
+        self.results["provenance"]["wall_s"] = self.wall_s()
+        try:
+            write_outputs(self.run_dir, self.results)
+            if self._checkpoint_due(record.round):
+                save_checkpoint(
+                    self.run_dir,
+                    record.round,
+                    arrays,
+                    self.server.state_dict(),
+                    self.results["rounds"],
+                    self.results["config"],
+                    self.wall_s(),
+                )
+        except OSError as exc:
+            self.write_errors.append(exc)
+            raise
+        if self.on_round is not None:
+            self.on_round(record)
+
+    def _checkpoint_due(self, server_round: int) -> bool:
+        every = self.checkpoint_every
+        return bool(every) and (server_round % every == 0 or server_round == self.num_rounds)
+
+    def fail(self, error: str) -> None:
+        """Mark the run failed with ``error``; the rounds so far stay on disk."""
+        self.results.update(status="failed", error=error)
+        self.results["provenance"]["wall_s"] = self.wall_s()
+        write_outputs(self.run_dir, self.results)
+
+    def complete(self) -> None:
+        """Mark the run complete with its final metrics and peak memory."""
+        rounds = self.results["rounds"]
+        if len(rounds) != self.num_rounds:
+            raise RuntimeError(
+                f"the engine finished after {len(rounds)} of {self.num_rounds} rounds"
+            )
+        self.results["final"] = {k: rounds[-1][k] for k in FINAL_KEYS if k in rounds[-1]}
+        self.results["provenance"]["wall_s"] = self.wall_s()
+        self.results["provenance"]["peak_rss_mib"] = provenance.peak_rss_mib()
+        self.results["status"] = "complete"
+        write_outputs(self.run_dir, self.results)
+
+
+def _results(
+    sim: Simulation,
+    config: dict[str, Any],
+    choices: dict[str, str] | None,
+    checkpoint: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``results.json`` document at the start of this session."""
+    results: dict[str, Any] = {
+        "status": "running",
+        "config": config,
+        "provenance": provenance.collect(int(sim.cfg.seed), sim.engine.describe()),
+        "choices": choices or {},
+        "malicious_clients": sorted(sim.participation.malicious),
+        "rounds": list(checkpoint["rounds"]) if checkpoint else [],
+        "final": None,
+    }
+    if checkpoint:
+        results["provenance"]["resumed_after_round"] = checkpoint["round"]
+    return results
+
+
+def _server_app(strategy: RobustStrategy, initial: ArrayRecord, sim: Simulation) -> ServerApp:
+    """The ServerApp that runs ``strategy`` from ``initial``."""
+    app = ServerApp()
+    num_rounds, timeout = int(sim.cfg.num_rounds), float(sim.cfg.federation.timeout)
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        strategy.start(
+            grid, initial, num_rounds=num_rounds, timeout=timeout, evaluate_fn=sim.evaluator
+        )
+
+    return app
+
+
+def execute(
+    sim: Simulation,
+    run_dir: Path,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    choices: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``sim``; ``results.json``/``metrics.csv`` in ``run_dir`` are updated every round.
+    ``on_start(first_round)`` is called once before the first round this call runs.
+
+    Every ``checkpoint_every`` rounds the global model, the server's state and the rounds so
+    far go to ``checkpoint.pt``; with ``resume=true`` a run continues from there and ends
+    bit-identical to an uninterrupted one; its ``wall_s`` then counts the time it took to reach
+    the checkpoint plus this session's.
+    """
+    started = time.perf_counter()
+    config = cast(dict[str, Any], OmegaConf.to_container(sim.cfg, resolve=True))
+    checkpoint = load_checkpoint(run_dir) if sim.cfg.resume else None
+    if checkpoint:
+        check_resumable(checkpoint, config, run_dir)
+    before = checkpoint_wall_s(checkpoint) if checkpoint else 0.0
+    recorder = RunRecorder(
+        run_dir,
+        _results(sim, config, choices, checkpoint),
+        sim.server,
+        int(sim.cfg.num_rounds),
+        int(sim.cfg.checkpoint_every),
+        lambda: before + time.perf_counter() - started,
+        on_round,
+    )
+    strategy = RobustStrategy(
+        participation=sim.participation,
+        server=sim.server,
+        procedure=sim.procedure,
+        recorder=recorder,
+    )
+    initial = to_record(sim.federation.new_model().state_dict())
+    if checkpoint:
+        sim.server.load_state_dict(checkpoint)
+        initial, strategy.first_round = checkpoint["arrays"], checkpoint["round"] + 1
+    if on_start is not None:
+        on_start(strategy.first_round)
+    if strategy.first_round <= recorder.num_rounds:
+        _run_engine(sim, _server_app(strategy, initial, sim), recorder)
+    recorder.complete()
+    return recorder.results
+
+
+def _run_engine(sim: Simulation, app: ServerApp, recorder: RunRecorder) -> None:
+    """Run ``app`` on the engine; a failed round marks the run failed before it propagates."""
+    try:
+        sim.engine.execute(
+            app, sim.client_spec, sim.participation.num_clients, bool(sim.cfg.verbose)
+        )
+    except RoundError as exc:
+        recorder.fail(str(exc))
+        raise
+    if recorder.write_errors:
+        raise recorder.write_errors[0]
