@@ -106,7 +106,8 @@ class Aggregator(ABC):
     pre-aggregators that mix clients into new rows (bucketing) cannot precede the rule."""
 
     def check(self, n: int, f: int) -> None:
-        """Raise ``ValueError`` when the rule cannot run on ``n`` rows with ``f`` assumed Byzantine."""
+        """Raise ``ValueError`` when the rule cannot run on ``n`` rows with ``f`` assumed
+        Byzantine."""
         if n < 1:
             raise ValueError(f"{self.name}: needs n ≥ 1 rows, got n={n}, f={f}")
 

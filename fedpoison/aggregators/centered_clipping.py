@@ -36,7 +36,8 @@ def centered_clipping(
     v = torch.zeros_like(updates[0]) if center is None else center.to(updates)
     if v.shape != updates[0].shape:
         raise ValueError(
-            f"centered_clipping: center has shape {tuple(v.shape)}, rows have {tuple(updates[0].shape)}"
+            f"centered_clipping: center has shape {tuple(v.shape)}, "
+            f"rows have {tuple(updates[0].shape)}"
         )
     for _ in range(iters):
         diff = updates - v

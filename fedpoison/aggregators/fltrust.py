@@ -42,7 +42,8 @@ def fltrust_parts(
     g0 = server_update.to(updates).reshape(1, -1)
     if g0.shape[1] != updates.shape[1]:
         raise ValueError(
-            f"fltrust: server_update has {g0.shape[1]} entries, rows have {updates.shape[1]} (n={n})"
+            f"fltrust: server_update has {g0.shape[1]} entries, "
+            f"rows have {updates.shape[1]} (n={n})"
         )
     check_updates(g0, "fltrust (server_update)")
     norms, norm0 = row_norms(updates), float(row_norms(g0)[0])

@@ -14,7 +14,8 @@ The aggregate is ``(1/n) Σ_i α_i g_i`` as in the official PyTorch code (``deep
 α = 1 it is the mean. (The official logistic-regression code returns ``Σ α_i g_i``; many ports
 return ``Σ α_i g_i / Σ α_i``.) If every α is 0 (e.g. all histories identical) the aggregate is
 zero (the official code divides by zero there). ``1 − max cos`` below 1e-12 is taken as 0, so
-that rounding cannot make identical sybils look independent. The official option to restrict the similarity to "important features" is not offered.
+that rounding cannot make identical sybils look independent. The official option to restrict
+the similarity to "important features" is not offered.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ ROUNDING = 1e-12
 
 
 def foolsgold_weights(history: torch.Tensor, kappa: float = 1.0) -> torch.Tensor:
-    """FoolsGold's per-client learning rates ``α`` ``(n,)`` from the cumulative histories ``(n, d)``."""
+    """FoolsGold's per-client learning rates ``α`` ``(n,)`` from the cumulative histories
+    ``(n, d)``."""
     check_updates(history, "foolsgold")
     cs = cosine_matrix(history)
     zero = cs.diagonal() <= 0  # a zero history has cosine 0 with itself
@@ -58,7 +60,8 @@ def foolsgold(updates: torch.Tensor, history: torch.Tensor, kappa: float = 1.0) 
     n = check_updates(updates, "foolsgold")
     if history.shape != updates.shape:
         raise ValueError(
-            f"foolsgold: history has shape {tuple(history.shape)}, updates {tuple(updates.shape)} (n={n})"
+            f"foolsgold: history has shape {tuple(history.shape)}, "
+            f"updates {tuple(updates.shape)} (n={n})"
         )
     return (foolsgold_weights(history, kappa) / n).to(updates.device) @ updates
 

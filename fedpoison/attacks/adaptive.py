@@ -116,8 +116,8 @@ class Adaptive(UpdateAttack):
         root-set update (FLTrust) cannot be simulated by the adversary."""
         if defense.needs_server_update:
             raise ValueError(
-                f"attack adaptive cannot simulate defense {defense.name}: it needs the server's root-set "
-                "update; choose another defense or attack"
+                f"attack adaptive cannot simulate defense {defense.name}: "
+                "it needs the server's root-set update; choose another defense or attack"
             )
 
     def craft(self, view: AdversaryView) -> MaliciousReplies:

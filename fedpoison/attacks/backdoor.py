@@ -1,4 +1,5 @@
-"""BadNets pixel-pattern backdoor (Gu et al. 2017, "BadNets"; as used by Bagdasaryan et al. 2020)."""
+"""BadNets pixel-pattern backdoor (Gu et al. 2017, "BadNets"; as used by Bagdasaryan et al.
+2020)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,8 @@ class ThreatModel:
         k = self.pool_size(num_clients)
         if not 0 <= k <= num_clients:
             raise ValueError(
-                f"threat.num_malicious must be in [0, federation.num_clients={num_clients}], got {k}"
+                "threat.num_malicious must be in "
+                f"[0, federation.num_clients={num_clients}], got {k}"
             )
         rng = numpy_rng(seed, MALICIOUS_POOL)
         return frozenset(int(i) for i in rng.choice(num_clients, size=k, replace=False))

@@ -1,1 +1,2 @@
-"""How ClientApps are executed: ``inline`` (in-process), ``ray`` (actors), ``flower`` (Flower's engine)."""
+"""How ClientApps are executed: ``inline`` (in-process), ``ray`` (actors), ``flower``
+(Flower's engine)."""

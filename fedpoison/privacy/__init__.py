@@ -1,7 +1,8 @@
 """Differential privacy composed with robust aggregation (``privacy=`` config group).
 
 - :class:`Privacy` — no DP (default, ``privacy=none``);
-- :class:`CentralDP` — server-side clipping and noise around any defense, fixed or adaptive clipping;
+- :class:`CentralDP` — server-side clipping and noise around any defense, fixed or adaptive
+  clipping;
 - :class:`LocalDP` — each client clips and noises its own update (a ClientApp mod);
 - :class:`DPSGD` — per-example clipping and noise in local training (Opacus).
 

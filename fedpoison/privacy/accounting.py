@@ -20,7 +20,8 @@ ACCOUNTANTS = ("rdp", "prv", "gdp")
 
 @dataclass(frozen=True)
 class Release:
-    """One kind of Gaussian release: noise multiplier ``z``, sampling rate ``q``, ``steps`` per round."""
+    """One kind of Gaussian release: noise multiplier ``z``, sampling rate ``q``, ``steps`` per
+    round."""
 
     noise_multiplier: float
     sample_rate: float

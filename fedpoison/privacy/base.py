@@ -91,7 +91,8 @@ class DifferentialPrivacy(Privacy):
     """Shared settings of the DP mechanisms: noise multiplier z, δ and the accountant.
 
     Args:
-        noise_multiplier: z > 0; the Gaussian noise std is z × the clipping bound (× 1/n for a mean).
+        noise_multiplier: z > 0; the Gaussian noise std is z × the clipping bound (× 1/n for a
+            mean).
         delta: target δ of the (ε, δ) guarantee; must be < 1/(number of protected units).
         accountant: Opacus accountant, ``rdp`` (default), ``prv`` or ``gdp``.
     """
@@ -119,7 +120,8 @@ class DifferentialPrivacy(Privacy):
         if self.delta >= 1.0 / units:
             raise ValueError(
                 f"privacy.delta={self.delta} must be < 1/{units} (1/{what}); "
-                f"a δ that large allows releasing one {what.rstrip('s')}'s data outright — lower privacy.delta"
+                f"a δ that large allows releasing one {what.rstrip('s')}'s data outright "
+                "— lower privacy.delta"
             )
 
     def spent(self, rounds: int) -> dict[str, float]:

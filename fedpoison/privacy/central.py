@@ -68,7 +68,8 @@ class CentralDP(DifferentialPrivacy):
         super().__init__(noise_multiplier, delta, accountant)
         if target_quantile is not None and not 0 < target_quantile < 1:
             raise ValueError(
-                f"privacy.target_quantile must be in (0, 1) or null (fixed clipping), got {target_quantile}"
+                "privacy.target_quantile must be in (0, 1) or null (fixed clipping), "
+                f"got {target_quantile}"
             )
         self.clip_norm = positive(clip_norm, "clip_norm")
         self.target_quantile = target_quantile
@@ -91,8 +92,10 @@ class CentralDP(DifferentialPrivacy):
             count_term = (2 * self.clip_count_stddev) ** -2
             if not self.clip_count_stddev > 0 or count_term >= self.noise_multiplier**-2:
                 raise ValueError(
-                    f"adaptive clipping needs 2·privacy.clip_count_stddev > privacy.noise_multiplier "
-                    f"(got σ_b={self.clip_count_stddev}, z={self.noise_multiplier}); raise clip_count_stddev"
+                    "adaptive clipping needs "
+                    "2·privacy.clip_count_stddev > privacy.noise_multiplier "
+                    f"(got σ_b={self.clip_count_stddev}, z={self.noise_multiplier}); "
+                    "raise clip_count_stddev"
                 )
             self.update_noise_multiplier = (self.noise_multiplier**-2 - count_term) ** -0.5
         self._release = Release(self.noise_multiplier, clients_per_round / setting.num_clients)
