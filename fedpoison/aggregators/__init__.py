@@ -1,11 +1,11 @@
 """Robust aggregation rules: pure torch functions on an (n, d) update matrix.
 
 Importing this package registers every rule in ``AGGREGATORS`` (the ``defense=<name>``
-options) and every pre-aggregator in ``PRE_AGGREGATORS``. It exports the functions of
-DESIGN §3 and the rule classes. Because a function shares its module's name
-(``fedpoison.aggregators.krum`` is the function ``krum`` here), config targets name the
-classes at package level (``fedpoison.aggregators.Krum``); ``from fedpoison.aggregators.krum
-import krum_scores`` still imports from the module.
+options) and every pre-aggregator in ``PRE_AGGREGATORS``. It exports the rule functions
+(on the update matrix of docs/conventions.md §C1) and the rule classes. Because a function
+shares its module's name (``fedpoison.aggregators.krum`` is the function ``krum`` here),
+config targets name the classes at package level (``fedpoison.aggregators.Krum``); ``from
+fedpoison.aggregators.krum import krum_scores`` still imports from the module.
 """
 
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext

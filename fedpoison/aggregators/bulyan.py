@@ -4,10 +4,11 @@ Requires ``n ≥ 4f+3``. With ``θ = n−2f`` and ``β = θ−2f``:
 
 1. **Selection.** Start from R = all rows, S = ∅; while ``|S| < θ`` move Krum(R) from R to S,
    Krum recomputed on the current R with the same ``f`` (squared distances, ties → lowest
-   index). Near the end ``|R| < 2f+3`` and Krum's own bound fails; as REFERENCES D4 specifies
-   we keep going with the neighbour count ``max(1, |R|−f−2)`` (FLPoison stops early instead),
-   and the last remaining row is taken as is. With one neighbour, two colluding rows are each
-   other's nearest neighbour and may be selected; stage 2 keeps them out of the aggregate.
+   index). Near the end ``|R| < 2f+3`` and Krum's own bound fails; as docs/conventions.md
+   §C10 explains, we keep going with the neighbour count ``max(1, |R|−f−2)`` (FLPoison stops
+   early instead), and the last remaining row is taken as is. With one neighbour, two
+   colluding rows are each other's nearest neighbour and may be selected; stage 2 keeps them
+   out of the aggregate.
 2. **Aggregation.** Per coordinate, the mean of the ``β`` values of S closest to their median
    (even θ → mean of the two middle values). When two candidate values are equally close,
    the smaller one is kept, which makes the result independent of the row order.

@@ -7,7 +7,7 @@ State ``v`` = the previous round's aggregate (0 at the start). For ``l = 0…L�
 and ``v`` is both the output and the next round's centre. When ``‖g_i − v‖ = 0`` the scale is 1
 (the official code divides by zero there). Defaults τ = 100, L = 1 (official code, ByzFL).
 The paper's guarantees assume worker momentum, which is a client-side setting, not part of
-this rule. REFERENCES D6.
+this rule. docs/conventions.md §C12.
 """
 
 from __future__ import annotations

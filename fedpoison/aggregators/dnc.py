@@ -10,7 +10,7 @@ The projections come from the top eigenpair ``(λ, u)`` of the ``n × n`` Gram m
 centred rows: ``X v = σ u`` so ``s_i = λ u_i²`` — no SVD of the ``(n, b)`` matrix is formed.
 Defaults niters = 5, c = 1 (paper and FLPoison); b = 10000 is recalled, not checked — the
 FLPoison port sub-samples a fraction 0.2 instead. If the intersection is empty the aggregate
-is zero (``info["skipped"] = 1``).
+is zero (``info["skipped"] = 1``). docs/conventions.md §C17.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@
    ``ctx.generator``; λ = (1/ε)·√(2 ln(1.25/δ)) ≈ 0.001 for images (ε=3705, δ=1e-5), 0.01 NLP.
 
 If nobody is admitted the mean is zero (``info["skipped"] = 1``) and only noise is added.
-REFERENCES D16. Zero-norm models have cosine 0 (distance 1) to every model.
+docs/conventions.md §C15. Zero-norm models have cosine 0 (distance 1) to every model.
 """
 
 from __future__ import annotations

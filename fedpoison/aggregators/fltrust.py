@@ -6,12 +6,12 @@ With ``g_0`` the server's update on its root dataset:
 - each row rescaled to the server's norm, ``ḡ_i = (‖g_0‖/‖g_i‖)·g_i``;
 - aggregate ``g = Σ_i TS_i ḡ_i / Σ_j TS_j``.
 
-Rules work on model deltas, not parameters (REFERENCES Conventions 2). Epsilons: the official
+Rules work on model deltas, not parameters (docs/conventions.md §C2). Epsilons: the official
 code adds 1e-9 to every norm and to Σ TS; here nothing is added — a zero row (or one whose
 norm is below the dtype's smallest normal number, or a zero server update) has cosine 0 and
 so trust 0, and when every trust score is 0 the aggregate is zero, i.e. the round is skipped
 (``info={"skipped": 1.0}``), as the official code effectively does (FLPoison falls back to
-uniform weights instead, a deviation). REFERENCES D7.
+uniform weights instead, a deviation). docs/conventions.md §C13.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ The aggregate is ``(1/n) Σ_i α_i g_i`` as in the official PyTorch code (``deep
 return ``Σ α_i g_i / Σ α_i``.) If every α is 0 (e.g. all histories identical) the aggregate is
 zero (the official code divides by zero there). ``1 − max cos`` below 1e-12 is taken as 0, so
 that rounding cannot make identical sybils look independent. The official option to restrict
-the similarity to "important features" is not offered.
+the similarity to "important features" is not offered. docs/conventions.md §C18.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Target ``argmin_z Σ_i α_i ‖z − g_i‖`` (α = normalised ``weights``, uniform by default). From
 ``z⁰`` run ``iters`` steps of ``z ← Σ_i β_i g_i / Σ_i β_i`` with ``β_i = α_i / max(ν, ‖z − g_i‖)``.
-The initialisation matters with only a few steps (REFERENCES D5): ``init="mean"`` (default)
-starts at the weighted mean, ``"zero"`` at 0 (FLPoison, ByzFL, Karimireddy), ``"previous"`` at
-``previous`` (the last round's aggregate, kept by the class). Golden: rows [[1,2,3],[4,5,6],
-[7,8,9]], ν=0.1, 3 steps, zero init → (3.7879, 4.7879, 5.7879); mean init → (4, 5, 6).
+The initialisation matters with only a few steps (docs/conventions.md §C11): ``init="mean"``
+(default) starts at the weighted mean, ``"zero"`` at 0 (FLPoison, ByzFL, Karimireddy),
+``"previous"`` at ``previous`` (the last round's aggregate, kept by the class). Golden: rows
+[[1,2,3],[4,5,6],[7,8,9]], ν=0.1, 3 steps, zero init → (3.7879, 4.7879, 5.7879); mean init →
+(4, 5, 6).
 """
 
 from __future__ import annotations

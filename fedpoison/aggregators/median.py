@@ -2,7 +2,7 @@
 
 ``Med(g)_k = median{g_{1,k}, …, g_{n,k}}``; for even ``n`` the mean of the two middle values
 (Fang et al. 2020 §2.2 and ``numpy.median``), NOT ``torch.median``'s lower median.
-REFERENCES D2. One sort along dim 0 (:func:`sort_rows`).
+docs/conventions.md §C8. One sort along dim 0 (:func:`sort_rows`).
 """
 
 from __future__ import annotations

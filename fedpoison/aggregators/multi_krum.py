@@ -1,8 +1,8 @@
 """Multi-Krum (Blanchard et al., NeurIPS 2017, §4): the MEAN of the ``m`` rows with the
 lowest Krum scores, all scores computed once on the full set (n−f−2 nearest, squared
 distances, ties → lowest index). ``m = None`` → ``n − f``; ``m = 1`` is Krum and ``m = n`` the
-mean. Requires ``n ≥ 2f+3``. REFERENCES D1 (Karimireddy's code returns the SUM instead, and
-Shejwalkar's iterates Krum with removal; neither is this rule).
+mean. Requires ``n ≥ 2f+3``. docs/conventions.md §C7 (Karimireddy's code returns the SUM
+instead, and Shejwalkar's iterates Krum with removal; neither is this rule).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Norm clipping ("norm difference clipping", Sun et al. 2019, "Can you really backdoor
 federated learning?"): each update is scaled to L2 norm at most ``max_norm``,
-``g_i · min(1, max_norm/‖g_i‖)``, then the clipped updates are averaged.
+``g_i · min(1, max_norm/‖g_i‖)``, then the clipped updates are averaged. docs/conventions.md §C16.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Per coordinate drop the ``b`` largest and ``b`` smallest values and average the remaining
 ``n − 2b``: ``TM(g)_k = (1/(n−2b)) Σ_{x∈U_k} x``. ``b`` is a count per side (default ``b = f``,
 as Fang, FLTrust and Karimireddy use); a fraction ``beta`` gives ``b = ⌊beta·n⌋`` (Flower's
-``FedTrimmedAvg`` uses 0.2, FLPoison 0.1). Requires ``n > 2b``. REFERENCES D3.
+``FedTrimmedAvg`` uses 0.2, FLPoison 0.1). Requires ``n > 2b``. docs/conventions.md §C9.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ with ``∇_b`` the benign mean. What is implemented, following the official tail
 **tried** γ (whether that one succeeded or not; the first try compares with −1). ``agg`` is the
 known defense run on the ``m`` malicious copies followed by the ``n − m`` benign rows with the
 known ``f``. This is a local search, not a guaranteed global maximiser of Eq. (5).
+docs/conventions.md §C21.
 """
 
 from __future__ import annotations

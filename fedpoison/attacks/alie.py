@@ -1,4 +1,4 @@
-"""A Little Is Enough (Baruch et al. 2019, Algorithm 3; REFERENCES D8)."""
+"""A Little Is Enough (Baruch et al. 2019, Algorithm 3; docs/conventions.md §C19)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class ALIE(UpdateAttack):
         z: ``None`` ⇒ :func:`alie_z_max` ``(n, m)`` with ``n = view.num_participants`` and
             ``m = view.num_malicious`` of the round.
         sign: ``+1`` (paper and official code in delta form, see :func:`alie_attack`) or ``-1``.
-        stat_source: where ``μ, σ`` come from (REFERENCES Conventions 3): ``known`` = whatever
+        stat_source: where ``μ, σ`` come from (docs/conventions.md §C4): ``known`` = whatever
             the view grants (own honest updates; plus the benign ones under ``knowledge=all``),
             ``own`` = the attackers' own honest updates (official code), ``benign`` = benign
             updates only (Blades/FLPoison; needs ``knowledge=all``).

@@ -1,4 +1,4 @@
-"""Fang et al. 2020 attack on Krum (USENIX Security, §3.2, Eqs. (1)–(4); REFERENCES D11).
+"""Fang et al. 2020 attack on Krum (USENIX Security, §3.2, Eqs. (1)–(4); docs/conventions.md §C22).
 
 Delta translation: the paper crafts ``w′_1 = w_Re − λ·s`` with ``w_Re`` the current global
 model and ``s_j`` the direction in which parameter ``j`` would change without the attack. As
@@ -56,8 +56,8 @@ def _halve_until_selected(
 
 def fang_krum_full(benign: torch.Tensor, s: torch.Tensor, num_malicious: int) -> float:
     """Full knowledge: the λ of Eq. (2), searched by halving from Eq. (3)'s bound until Krum
-    (``f = c``, Conventions 4) over the ``c`` crafted copies and the benign updates selects
-    the crafted row. When none is, the first λ below ``LAMBDA_MIN`` is returned."""
+    (``f = c``, docs/conventions.md §C5) over the ``c`` crafted copies and the benign updates
+    selects the crafted row. When none is, the first λ below ``LAMBDA_MIN`` is returned."""
     c = num_malicious
     lam0 = fang_krum_lambda0(benign, benign.shape[0] + c, c)
     return _halve_until_selected(lam0, s, c, benign, c)[0]
@@ -73,8 +73,8 @@ c+1 rows: (c−1)/c = 90 %; the largest valid ``f = ⌊(rows−3)/2⌋``: about 
 digits (50 clients, Fang split q = 0.5, 10 attackers, logistic regression, 200 one-step
 rounds, seeds 0–3), Krum's final accuracy: 0.54 / 0.64 / 0.65 / 0.09 with ``f = 0`` (mean
 0.48), 0.69 / 0.64 / 0.65 / 0.09 with the largest valid ``f`` (0.52); full knowledge
-0.44 / 0.51 / 0.73 / 0.60 (0.57); no attack 0.80 / 0.85 / 0.74 / 0.71 (0.78); the old search
-with ``c`` copies first: 0.84 at seed 0.
+0.44 / 0.51 / 0.73 / 0.60 (0.57); no attack 0.80 / 0.85 / 0.74 / 0.71 (0.78); a search starting
+with ``c`` copies: 0.84 at seed 0.
 """
 
 
@@ -97,7 +97,7 @@ def fang_krum_partial_lambda0(own: torch.Tensor) -> float:
 def fang_krum_partial(own: torch.Tensor, s: torch.Tensor) -> float:
     """Partial knowledge, Eq. (4): the largest λ on the halving grid for which Krum selects
     ``w′_1 = w_Re − λ·s̃`` among ``{w′_1, w_1, …, w_c}``, the crafted model and the ``c``
-    attackers' own before-attack updates (REFERENCES D11).
+    attackers' own before-attack updates (docs/conventions.md §C22).
 
     The search starts from **one** crafted row: with ``c`` copies the crafted row's nearest
     neighbours are its own copies, its Krum score stays near zero whatever λ is, and the λ
@@ -132,8 +132,8 @@ def fang_krum_attack(
     """``(m, d)`` rows: ``Δ′_1 = −λ·s`` and ``m−1`` random points within distance ``ε`` of it
     (uniform direction, radius ``U[0, ε]``).
 
-    ``s = sign(mean(known))`` (the round's honest updates the adversary knows: REFERENCES
-    Conventions 3 "all clients" under full knowledge, the own updates ``s̃`` under partial).
+    ``s = sign(mean(known))`` (the round's honest updates the adversary knows, docs/conventions.md
+    §C4: all honest updates under full knowledge, the own updates ``s̃`` under partial).
     ``benign`` given ⇒ full knowledge (:func:`fang_krum_full`); ``None`` ⇒ partial
     (:func:`fang_krum_partial` on ``known``, which must then be the own updates).
     """

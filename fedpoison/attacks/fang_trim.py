@@ -1,4 +1,5 @@
-"""Fang et al. 2020 attack on trimmed mean / median (USENIX Security, §3.3–3.4; REFERENCES D12).
+"""Fang et al. 2020 attack on trimmed mean / median (USENIX Security, §3.3–3.4;
+docs/conventions.md §C23).
 
 Translation to the delta convention (``w ← w + η·Agg(Δ)``): the paper crafts local *models*
 from the benign models' per-coordinate extremes and a multiplicative factor ``b``. Here the
@@ -65,7 +66,7 @@ class FangTrim(UpdateAttack):
 
     Args:
         knowledge: ``all`` = full knowledge (benign extremes, ``s`` from all known updates,
-            i.e. the round's honest updates: REFERENCES Conventions 3 "all clients");
+            i.e. the round's honest updates: docs/conventions.md §C4);
             ``own`` = partial knowledge (``μ ± 3..4σ`` of the attackers' own updates).
         b: the full-knowledge scaling factor (paper: 2).
     """

@@ -1,4 +1,5 @@
-"""Gaussian noise baselines (Blanchard et al. 2017 / FoundationFL; Fang et al. 2020; D13)."""
+"""Gaussian noise baselines (Blanchard et al. 2017 / FoundationFL; Fang et al. 2020;
+docs/conventions.md §C24)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def gaussian_attack(
       FoundationFL and Blanchard et al.); ``known`` only fixes ``d``, dtype and device.
     - ``mode="fang"``: coordinate ``j`` ~ ``N(μ_j, σ_j²)`` with ``μ_j``, ``σ_j`` the mean and
       population std of the rows of ``known`` (Fang et al. use all before-attack models; here
-      the updates the view grants, REFERENCES Conventions 3). Gaussian noise around the mean
+      the updates the view grants, docs/conventions.md §C4). Gaussian noise around the mean
       model equals the same noise around the mean delta, so no translation is needed.
     """
     shape = (num_malicious, known.shape[1])

@@ -1,4 +1,4 @@
-"""Inner-product manipulation (Xie et al. 2019, "Fall of Empires"; REFERENCES D9)."""
+"""Inner-product manipulation (Xie et al. 2019, "Fall of Empires"; docs/conventions.md §C20)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def ipm_attack(benign: torch.Tensor, num_malicious: int, epsilon: float = 0.1) -
 
     Paper: Byzantine workers send ``−ε·mean(g_benign)``. The map is linear, so with deltas
     (``Δ ≈ −lr·g``) the same formula on deltas gives the same attack. Statistics source:
-    benign updates only (omniscient, REFERENCES Conventions 3).
+    benign updates only (omniscient, docs/conventions.md §C4).
     """
     if benign.shape[0] == 0:
         raise ValueError("ipm: needs at least one benign update")
@@ -25,7 +25,8 @@ def ipm_attack(benign: torch.Tensor, num_malicious: int, epsilon: float = 0.1) -
 
 @UPDATE_ATTACKS.register("ipm")
 class IPM(UpdateAttack):
-    """IPM: every attacker sends ``−ε`` times the benign mean (default ``ε = 0.1``, D9)."""
+    """IPM: every attacker sends ``−ε`` times the benign mean (default ``ε = 0.1``,
+    docs/conventions.md §C20)."""
 
     name: ClassVar[str] = "ipm"
     paper: ClassVar[str] = "Xie et al. 2019, Fall of Empires (UAI)"

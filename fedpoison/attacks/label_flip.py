@@ -1,4 +1,4 @@
-"""Label flipping (Fang et al. 2020; FLTrust; FoundationFL; REFERENCES D13)."""
+"""Label flipping (Fang et al. 2020; FLTrust; FoundationFL; docs/conventions.md §C27)."""
 
 from __future__ import annotations
 

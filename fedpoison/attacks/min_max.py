@@ -1,4 +1,4 @@
-"""Min-Max attack (Shejwalkar & Houmansadr 2021, NDSS, §IV-C, Eq. (6); REFERENCES D10)."""
+"""Min-Max attack (Shejwalkar & Houmansadr 2021, NDSS, §IV-C, Eq. (6); docs/conventions.md §C21)."""
 
 from __future__ import annotations
 

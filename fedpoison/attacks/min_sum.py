@@ -1,4 +1,4 @@
-"""Min-Sum attack (Shejwalkar & Houmansadr 2021, NDSS, §IV-C, Eq. (7); REFERENCES D10)."""
+"""Min-Sum attack (Shejwalkar & Houmansadr 2021, NDSS, §IV-C, Eq. (7); docs/conventions.md §C21)."""
 
 from __future__ import annotations
 

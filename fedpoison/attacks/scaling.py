@@ -1,4 +1,4 @@
-"""Model replacement / scaling (Bagdasaryan et al. 2020, §3.2 and REFERENCES D15)."""
+"""Model replacement / scaling (Bagdasaryan et al. 2020, §3.2; docs/conventions.md §C26)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ class Scaling(UpdateAttack):
     """Model replacement: boost the malicious update so that it survives averaging.
 
     ``gamma=None`` uses ``γ = n/η`` with ``n = view.num_participants`` and ``η = view.server_lr``
-    (model replacement, D15); a number fixes ``γ`` (e.g. the FLTrust-lineage "Scaling attack"
-    with ``γ = n`` when η = 1). Statistics source: own update only.
+    (model replacement, docs/conventions.md §C26); a number fixes ``γ`` (e.g. the
+    FLTrust-lineage "Scaling attack" with ``γ = n`` when η = 1). Statistics source: own update only.
     """
 
     name: ClassVar[str] = "scaling"

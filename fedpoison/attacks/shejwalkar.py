@@ -45,7 +45,7 @@ def halving_search(
     step: float = 10.0,
     tol: float = 1e-5,
 ) -> float:
-    """The official γ search of Shejwalkar & Houmansadr (REFERENCES D10), verbatim::
+    """The official γ search of Shejwalkar & Houmansadr (docs/conventions.md §C21), verbatim::
 
         γ_succ = 0
         while |γ_succ − γ| > tol:

@@ -1,4 +1,5 @@
-"""Sign flipping: each malicious client sends its honest update, negated and scaled."""
+"""Sign flipping: each malicious client sends its honest update, negated and scaled
+(docs/conventions.md §C25)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Opt-in downloads (``download=True`` only): fetch a file from the first mirror that answers.
 
-No run ever downloads implicitly (DESIGN §6). What is fetched here is a raw file; callers
-verify what they decode from it (a SHA-256 of the decoded arrays, or the archive digest the
-dataset authors publish) before anything reaches the cache.
+No run ever downloads implicitly (docs/conventions.md §C6). What is fetched here is a raw
+file; callers verify what they decode from it (a SHA-256 of the decoded arrays, or the
+archive digest the dataset authors publish) before anything reaches the cache.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The bias split of Fang et al. 2020 and FLTrust (Cao et al. 2021), experimental setups.
 
-Clients are divided into ``C`` groups, one per class (REFERENCES D14; official code: FLTrust
-``assign_data``). A training example with label ``l`` goes to group ``l`` with probability
-``q`` and to each of the other ``C − 1`` groups with probability ``(1 − q)/(C − 1)``; within
-its group it goes to a client chosen uniformly at random. ``q = 1/C`` is IID; larger ``q``
-means more label skew (REFERENCES D14 calls it q = p = h).
+Clients are divided into ``C`` groups, one per class (docs/conventions.md §C28; official
+code: FLTrust ``assign_data``). A training example with label ``l`` goes to group ``l`` with
+probability ``q`` and to each of the other ``C − 1`` groups with probability
+``(1 − q)/(C − 1)``; within its group it goes to a client chosen uniformly at random.
+``q = 1/C`` is IID; larger ``q`` means more label skew (some write-ups call it p or h).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where a file-backed dataset comes from, in the order of DESIGN §6 (offline first).
+"""Where a file-backed dataset comes from, in the order of docs/conventions.md §C6 (offline first).
 
 1. a directory: the loader's ``root`` argument, else ``$FEDPOISON_DATA``, laid out like
    torchvision's raw files;

@@ -24,8 +24,8 @@ def server_procedure(clients: LocalTraining, root: RootSet) -> LocalTraining:
     """The server's local procedure on the root set.
 
     ``clients``: exactly the clients' procedure (paper, Alg. 2: "the same local training").
-    ``official``: the official MXNet code: every step takes the whole root set as one batch
-    and back-propagates the **sum** of its losses (docs/conventions.md, loss convention). In
+    ``official``: the official MXNet code (docs/conventions.md §C14 and §C3): every step
+    takes the whole root set as one batch and back-propagates the **sum** of its losses. In
     our mean-loss convention that is batch ``root.size`` with lr × ``root.size``/``batch_size``
     (the clients' lr already carries their batch factor), so ``g_0`` is about
     root.size/batch_size (100/32 ≈ 3×) longer than a client step, and so is FLTrust's step.

@@ -1,7 +1,7 @@
 """Between Flower records and the ``(n, d)`` update matrix the rules work on.
 
-Convention (DESIGN.md §3): row i is ``Δ_i = w_i − w_global`` of the i-th participating client
-in ascending client id, float32. The server applies ``w ← w + η·Agg(Δ)``.
+Convention (docs/conventions.md §C1): row i is ``Δ_i = w_i − w_global`` of the i-th
+participating client in ascending client id, float32. The server applies ``w ← w + η·Agg(Δ)``.
 """
 
 from __future__ import annotations

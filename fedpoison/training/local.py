@@ -2,7 +2,7 @@
 
 Loss convention: PyTorch's **mean** cross-entropy over the batch. The MXNet papers (FLTrust,
 Fang, FoundationFL) back-propagate the **sum** of batch losses, so their learning rates map to
-ours as ``lr_ours = lr_paper × batch_size`` (REFERENCES.md, Conventions 1).
+ours as ``lr_ours = lr_paper × batch_size`` (docs/conventions.md §C3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Oracle tests: naive loop transcriptions of each paper formula (REFERENCES D1–D7, D16),
-written here independently of the library, compared with the vectorised rules — plus the
-goldens, and explicit checks that the popular WRONG conventions give different answers."""
+"""Oracle tests: naive loop transcriptions of each paper formula (docs/conventions.md
+§C7–§C13, §C15), written here independently of the library, compared with the vectorised
+rules — plus the goldens, and explicit checks that the popular WRONG conventions give
+different answers."""
 
 from __future__ import annotations
 
@@ -412,8 +413,8 @@ def test_flame_matches_oracle(n: int, d: int, seed: int) -> None:
 
 def test_bulyan_one_neighbour_ties() -> None:
     """n=7, f=1: the last selection step has R = {4, 5, 6} and one neighbour, so the mutual
-    nearest neighbours 4 (at 50) and 5 (at 60) tie and the lower index is taken (D4's
-    documented edge case)."""
+    nearest neighbours 4 (at 50) and 5 (at 60) tie and the lower index is taken (the edge
+    case of docs/conventions.md §C10)."""
     pts = [[0.0], [1.0], [2.0], [3.0], [50.0], [60.0], [4.0]]
     x = torch.tensor(pts, dtype=torch.float64)
     chosen = agg.AGGREGATORS.get("bulyan")()(x, RoundContext(f=1, client_ids=tuple(range(7))))

@@ -1,4 +1,4 @@
-"""ALIE: z_max table (REFERENCES D8), the formula, statistics sources, properties."""
+"""ALIE: z_max table (docs/conventions.md §C19), the formula, statistics sources, properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Fang et al. 2020 Krum and trimmed-mean attacks (REFERENCES D11, D12), in delta form."""
+"""Fang et al. 2020 Krum and trimmed-mean attacks (docs/conventions.md §C22, §C23), in delta
+form."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fedpoison.attacks.fang_krum import LAMBDA_MIN, fang_krum_lambda0
 
 
 def _interval(s: float, hi: float, lo: float, b: float) -> tuple[float, float]:
-    """Naive transcription of D12 (full knowledge) on deltas."""
+    """Naive transcription of Fang et al. §3.3 (full knowledge, §C23) on deltas."""
     if s < 0:
         return (hi, b * hi) if hi > 0 else (hi, hi / b)
     return (lo / b, lo) if lo > 0 else (b * lo, lo)

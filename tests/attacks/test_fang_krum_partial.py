@@ -1,4 +1,4 @@
-"""Fang et al. 2020 partial-knowledge Krum attack, Eq. (4) (REFERENCES D11).
+"""Fang et al. 2020 partial-knowledge Krum attack, Eq. (4) (docs/conventions.md §C22).
 
 An oracle (a plain loop over the halving grid that re-runs a naive Krum on the copies of
 ``w′_1`` followed by the own updates), a constructed case where the old search (``c`` copies
@@ -49,8 +49,9 @@ def _naive_lambda0(own: list[list[float]]) -> float:
 
 
 def _naive_partial(own: list[list[float]], s: list[float]) -> float:
-    """Eq. (4) as D11 words it: Krum must select w′_1 = −λ·s among {w′_1, w_1, …, w_c};
-    halve λ from λ0 until it does or λ < 1e-5, then add one more copy of w′_1 and repeat."""
+    """Eq. (4) as docs/conventions.md §C22 reads it: Krum must select w′_1 = −λ·s among
+    {w′_1, w_1, …, w_c}; halve λ from λ0 until it does or λ < 1e-5, then add one more copy of
+    w′_1 and repeat."""
     c = len(own)
     copies = 1
     while True:

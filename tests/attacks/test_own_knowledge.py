@@ -1,8 +1,9 @@
 """Update attacks under ``threat.knowledge=own``: the attackers see only their own honest updates.
 
-Each own-knowledge variant is checked against its paper (REFERENCES D8 ALIE, D10 Min-Max /
-Min-Sum, D12 Fang-Trim partial knowledge, D13 Gaussian, D15 scaling; Conventions 2–3) and shown
-to move its target rule's aggregate in the published direction, given ONLY the own updates.
+Each own-knowledge variant is checked against its paper (docs/conventions.md: §C19 ALIE,
+§C21 Min-Max / Min-Sum, §C23 Fang-Trim partial knowledge, §C24 Gaussian, §C26 scaling; §C2
+and §C4) and shown to move its target rule's aggregate in the published direction, given ONLY
+the own updates.
 
 Data: ``n`` honest updates drawn i.i.d. from a Gaussian around a positive mean direction; the
 first ``m`` rows are the attackers' own honest updates, the rest the benign ones. The "clean"
@@ -76,7 +77,7 @@ def _view(
 
 
 def _rules(m: int) -> dict[str, object]:
-    """Target rules with the declared f = m (Conventions 4); trimmed mean trims b = f."""
+    """Target rules with the declared f = m (docs/conventions.md §C5); trimmed mean trims b = f."""
     return {
         "trimmed_mean": lambda x: trimmed_mean(x, m),
         "median": median,
@@ -147,8 +148,8 @@ def test_own_variant_accepted_and_blind_to_benign(
     ],
 )
 def test_benign_knowledge_variants_refused_under_own(attack: UpdateAttack) -> None:
-    """Variants that need the benign updates (paper full knowledge; IPM's benign mean, D9;
-    the AGR-tailored attack's benign mean, D10) are rejected before round 1."""
+    """Variants that need the benign updates (paper full knowledge; IPM's benign mean, §C20;
+    the AGR-tailored attack's benign mean, §C21) are rejected before round 1."""
     assert attack.required_knowledge() == "all"
     with pytest.raises(ValueError, match="needs threat.knowledge=all"):
         check_attack(
@@ -157,7 +158,7 @@ def test_benign_knowledge_variants_refused_under_own(attack: UpdateAttack) -> No
 
 
 # --------------------------------------------------------------------------------------------
-# Fang-Trim, partial knowledge (Fang et al. 2020 §3.4; REFERENCES D12)
+# Fang-Trim, partial knowledge (Fang et al. 2020 §3.4; docs/conventions.md §C23)
 # --------------------------------------------------------------------------------------------
 
 
@@ -171,10 +172,11 @@ def test_benign_knowledge_variants_refused_under_own(attack: UpdateAttack) -> No
     seed=st.integers(0, 2**31 - 1),
 )
 def test_fang_trim_partial_positions(c: int, d: int, values: list[float], seed: int) -> None:
-    """D12 partial, translated to deltas: μ_j, σ_j of the c own updates; s̃ = sign(own mean)
-    (models − w_Re = deltas); s̃_j = −1 ⇒ every crafted value in [μ_j+3σ_j, μ_j+4σ_j];
-    s̃_j = +1 ⇒ in [μ_j−4σ_j, μ_j−3σ_j], i.e. always 3–4 σ against the estimated direction.
-    σ is the population std of the own rows (the module's documented estimator)."""
+    """Fang et al.'s partial knowledge (§C23), translated to deltas: μ_j, σ_j of the c own
+    updates; s̃ = sign(own mean) (models − w_Re = deltas); s̃_j = −1 ⇒ every crafted value in
+    [μ_j+3σ_j, μ_j+4σ_j]; s̃_j = +1 ⇒ in [μ_j−4σ_j, μ_j−3σ_j], i.e. always 3–4 σ against the
+    estimated direction. σ is the population std of the own rows (the module's documented
+    estimator)."""
     own = torch.tensor(values[: c * d], dtype=torch.float64).reshape(c, d)
     benign = torch.zeros(1, d, dtype=torch.float64)
     rows = FangTrim(knowledge="own").craft(_view(own, benign, seed=seed)).updates
@@ -207,7 +209,7 @@ def test_fang_trim_partial_directed_deviation(rule: str, seed: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# ALIE with own statistics (Baruch et al. 2019, Algorithm 3; REFERENCES D8)
+# ALIE with own statistics (Baruch et al. 2019, Algorithm 3; docs/conventions.md §C19)
 # --------------------------------------------------------------------------------------------
 
 
@@ -221,8 +223,8 @@ def _naive_z_max(n: int, m: int) -> float:
 @pytest.mark.parametrize("stat_source", ["own", "known"])
 @pytest.mark.parametrize("seed", range(3))
 def test_alie_own_statistics_shift_aggregate(stat_source: str, seed: int) -> None:
-    """D8 with the official code's statistics source (own updates, population std) and z_max
-    from (n, m) of the round: every attacker sends μ_own + z_max·σ_own (delta form of the
+    """ALIE (§C19) with the official code's statistics source (own updates, population std)
+    and z_max from (n, m) of the round: every attacker sends μ_own + z_max·σ_own (delta form of the
     official ``mean − z·std`` on gradients). FedAvg then moves by exactly (m/n)·z·σ_own and the
     trimmed mean by a clear positive amount along σ_own; sign −1 would move it the other way."""
     n, m, d = 25, 6, 200
@@ -243,7 +245,7 @@ def test_alie_own_statistics_shift_aggregate(stat_source: str, seed: int) -> Non
 
 # --------------------------------------------------------------------------------------------
 # Min-Max / Min-Sum with the own updates as reference set (Shejwalkar & Houmansadr 2021,
-# "unknown benign gradients" notebooks; REFERENCES D10)
+# "unknown benign gradients" notebooks; docs/conventions.md §C21)
 # --------------------------------------------------------------------------------------------
 
 
@@ -338,7 +340,7 @@ def test_sign_flip_own_reverses_fedavg() -> None:
 
 
 def test_scaling_own_replaces_fedavg_model() -> None:
-    """D15 model replacement: γ = n/η; when the benign deltas cancel, FedAvg's new model
+    """Model replacement (§C26): γ = n/η; when the benign deltas cancel, FedAvg's new model
     w + η·mean(Δ) is exactly the attacker's model w + Δ_own."""
     n, eta = 10, 0.5
     own, benign = _draw(n, 1, 30, seed=2)
@@ -350,7 +352,7 @@ def test_scaling_own_replaces_fedavg_model() -> None:
 
 
 def test_gaussian_fang_uses_own_statistics() -> None:
-    """D13 Fang-style Gaussian under knowledge=own: N(μ_j, σ_j²) of the own updates."""
+    """Fang-style Gaussian (§C24) under knowledge=own: N(μ_j, σ_j²) of the own updates."""
     g = torch.Generator().manual_seed(4)
     own = torch.tensor([1.0, -2.0, 0.5]) + torch.tensor([0.5, 2.0, 0.1]) * torch.randn(
         4000, 3, generator=g

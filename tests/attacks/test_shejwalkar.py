@@ -1,4 +1,5 @@
-"""Min-Max, Min-Sum and the AGR-tailored attack (Shejwalkar & Houmansadr 2021, REFERENCES D10)."""
+"""Min-Max, Min-Sum and the AGR-tailored attack (Shejwalkar & Houmansadr 2021;
+docs/conventions.md §C21)."""
 
 from __future__ import annotations
 
