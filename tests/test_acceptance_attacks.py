@@ -1,6 +1,7 @@
-"""Acceptance: issue 4's attack matrix, an attack × defense sweep, and engine agreement.
+"""Acceptance: the attack matrix, an attack × defense sweep, and engine agreement.
 
-The matrix runs the default scenario (digits, 20 clients, MLP, IID, default training, 20
+The matrix (sign flipping against FedAvg, median and trimmed mean; the backdoor against
+FedAvg) runs the default scenario (digits, 20 clients, MLP, IID, default training, 20
 rounds) with the shipped attack defaults. The sweep runs every attack yaml against a
 representative set of defenses for 2 rounds: valid pairs complete, invalid ones fail in
 ``prepare`` with a one-line :class:`~fedpoison.config.ConfigError`.
@@ -23,7 +24,7 @@ ATTACKS = sorted(p.stem for p in (Path(CONF_DIR) / "attack").glob("*.yaml"))
 NEEDS_FULL_KNOWLEDGE = {"adaptive", "fang_krum", "fang_trim", "ipm", "min_max", "min_sum"}
 DATA_ATTACKS_WITH_TRIGGER = {"backdoor", "scaling"}  # record a per-round attack success rate
 
-# --------------------------------------------------------------------------- issue 4 matrix
+# --------------------------------------------------------------------------- attack matrix
 MATRIX = ["progress=false", "checkpoint_every=0"]  # 20 clients, 20 rounds, default training
 SIGN_FLIP_POOL = 6  # 30% of the clients
 BACKDOOR_POOL = 4  # the default pool (20%); 6 reaches ASR 0.997
@@ -57,7 +58,7 @@ def _accuracy_loss(matrix_run, defense: str) -> tuple[float, float, float]:
     clean = matrix_run("none", defense, SIGN_FLIP_POOL)["final"]["accuracy"]
     attacked = matrix_run("sign_flip", defense, SIGN_FLIP_POOL)["final"]["accuracy"]
     print(
-        f"\n[issue 4] {defense}: no attack {clean:.4f}, sign_flip f={SIGN_FLIP_POOL} {attacked:.4f}, "
+        f"\n[attack matrix] {defense}: no attack {clean:.4f}, sign_flip f={SIGN_FLIP_POOL} {attacked:.4f}, "
         f"loss {100 * (clean - attacked):.1f} points"
     )
     return clean, attacked, clean - attacked
@@ -80,7 +81,7 @@ def test_backdoor_succeeds_against_fedavg(matrix_run) -> None:
     clean = matrix_run("none", "fedavg", BACKDOOR_POOL)["final"]["accuracy"]
     final = backdoored["final"]
     print(
-        f"\n[issue 4] backdoor f={BACKDOOR_POOL} vs fedavg: ASR {final['asr']:.4f}, "
+        f"\n[attack matrix] backdoor f={BACKDOOR_POOL} vs fedavg: ASR {final['asr']:.4f}, "
         f"accuracy {final['accuracy']:.4f} (clean {clean:.4f})"
     )
     assert all("asr" in row for row in backdoored["rounds"])

@@ -1,4 +1,4 @@
-"""Acceptance (issue 9): hostile clients sending broken replies (``attack=malformed``).
+"""Acceptance: hostile clients sending broken replies (``attack=malformed``).
 
 The server must record every reply it can detect as broken (with a reason, in results.json)
 and keep the global model finite. Faults injected are counted independently of the run: the

@@ -1,9 +1,10 @@
 """Fang et al. 2020 partial-knowledge Krum attack, Eq. (4) (docs/conventions.md §C22).
 
 An oracle (a plain loop over the halving grid that re-runs a naive Krum on the copies of
-``w′_1`` followed by the own updates), a constructed case where the old search (``c`` copies
-from the start) and Eq. (4) (one copy first) give different λ, and an acceptance run in
-which partial knowledge clearly raises Krum's error.
+``w′_1`` followed by the own updates), a constructed case where a search that starts from
+``c`` copies and Eq. (4) (one copy first) give different λ and only Eq. (4)'s is selected by
+the server's Krum, and an acceptance run in which partial knowledge clearly raises Krum's
+error.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def test_partial_equals_naive_oracle(c: int, d: int, seed: int, offset: float) -
 
 
 def _c_copies_search(own: torch.Tensor, s: torch.Tensor) -> float:
-    """The search this module used before Eq. (4) was followed: ``c`` copies of ``w′_1`` next
-    to the own updates from the start, ``f = ⌊(2c−3)/2⌋``, halving from (max pairwise
+    """A search that puts ``c`` copies of ``w′_1`` next to the own updates from the start
+    (the reading of Eq. (4) the test below shows to fail), ``f = ⌊(2c−3)/2⌋``, halving from (max pairwise
     distance + max norm)/√d."""
     c, d = own.shape
     lam = (float(torch.cdist(own, own).max()) + float(own.norm(dim=1).max())) / math.sqrt(d)
@@ -106,9 +107,9 @@ def test_one_copy_first_differs_from_c_copies_and_is_selected_in_the_real_round(
     gen = torch.Generator().manual_seed(7)
     own, benign = torch.randn(6, 50, generator=gen) + 0.1, torch.randn(24, 50, generator=gen) + 0.1
     s = torch.sign(own.mean(0))
-    old, new = _c_copies_search(own, s), fang_krum_partial(own, s)
-    assert new < old / 1.5
-    for lam, picked in ((old, False), (new, True)):
+    c_copies, one_copy = _c_copies_search(own, s), fang_krum_partial(own, s)
+    assert one_copy < c_copies / 1.5
+    for lam, picked in ((c_copies, False), (one_copy, True)):
         crafted = (-lam * s).expand(6, 50)
         chosen = krum(torch.cat([crafted, benign]), 6)
         assert torch.equal(chosen, crafted[0]) is picked
@@ -129,7 +130,9 @@ ACCEPTANCE = [
     "num_rounds=200",
     "eval_every=200",
 ]
-MARGIN = 0.10  # measured: seed 0 no attack 0.803, partial 0.539 (old c-copies search: 0.844)
+MARGIN = (
+    0.10  # measured: seed 0 no attack 0.803, partial 0.539 (a search starting from c copies: 0.844)
+)
 
 
 @pytest.mark.slow
