@@ -113,7 +113,41 @@ class Aggregator(ABC):
 
     @abstractmethod
     def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
-        """Aggregate ``updates`` ``(n, d)`` without modifying it."""
+        """Aggregate one round's update matrix.
+
+        Called through ``__call__``, which runs :meth:`check` on ``(n, ctx.f)`` first. The
+        strategy catches a ``ValueError`` from here and records the round as skipped with its
+        message, so raise one (naming the rule) rather than return a non-finite aggregate.
+
+        Args:
+            updates: the ``(n, d)`` floating update matrix of docs/conventions.md §C1
+                (float32 from the strategy; rules must also accept float64), row ``i`` =
+                ``Δ_i = w_i − w_global`` of the ``i``-th participant in ascending client id
+                (or, after a mixing pre-aggregator, the ``i``-th mixed row). It may contain
+                NaN/Inf: validate with :func:`~fedpoison.aggregators._common.check_updates`
+                (or pass it through ``checked``) before relying on it. Must not be modified
+                in place, nor kept beyond the call (copy what is stored as state).
+            ctx: what the strategy tells the rule about the round (frozen, must not be
+                mutated): ``ctx.f`` is the Byzantine count *this stage* must tolerate (it can
+                differ from the declared ``f`` after a pre-aggregator), never who is
+                malicious; ``ctx.client_ids`` is empty and ``ctx.num_examples`` ``None``
+                after a pre-aggregator that mixes clients; ``ctx.generator`` is the only
+                randomness allowed; ``ctx.server_update`` is set only when
+                :attr:`needs_server_update`.
+
+        Returns:
+            An :class:`AggregationResult` whose ``aggregate`` is the ``(d,)`` update the
+            server adds as ``w ← w + η·aggregate`` (same dtype and device as ``updates``),
+            whose ``weights`` ``(n,)`` (same dtype and device) give each row's coefficient, 0 for
+            a rejected row (these drive the detection metrics), and whose ``info`` holds
+            ``float`` diagnostics recorded per round as ``defense_<key>`` (e.g.
+            ``{"skipped": 1.0}`` when the rule deliberately returns a zero aggregate).
+
+        Raises:
+            ValueError: malformed or non-finite ``updates``, a precondition on ``n``/``f``
+                that :meth:`check` did not cover, or a ``ctx`` field the rule needs but
+                did not get (e.g. ``server_update``, ``generator``).
+        """
 
     def __call__(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
         self.check(updates.shape[0], ctx.f)

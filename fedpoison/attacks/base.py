@@ -73,7 +73,36 @@ class UpdateAttack(ABC):
 
     @abstractmethod
     def craft(self, view: AdversaryView) -> MaliciousReplies:
-        """Malicious rows for ``view.num_malicious`` participants; never mutates the view."""
+        """Craft the rows the malicious participants send this round.
+
+        Called by the strategy's adversary stage once per round in which the threat model is
+        active and at least one malicious client participates, before the defense runs.
+        Whatever the attack may use is in ``view`` (docs/conventions.md §C4); it must not
+        reach for anything else (the global RNG included).
+
+        Args:
+            view: the round as the threat model grants it. ``view.own`` ``(m, d)`` holds the
+                malicious participants' honest deltas (docs/conventions.md §C1, ascending
+                client id, float32, ``m ≥ 1``); ``view.benign`` ``(n − m, d)`` is ``None``
+                unless ``threat.knowledge=all``; ``view.defense`` and ``view.f`` are ``None``
+                unless ``threat.knows_defense``; ``view.generator`` is the only randomness
+                allowed. Neither the view nor its tensors may be modified, and
+                ``view.defense`` is the server's live, possibly stateful rule: simulate it on
+                a deep copy (as :func:`~fedpoison.attacks.adaptive.simulated_defense` does),
+                never call it directly.
+
+        Returns:
+            :class:`MaliciousReplies` with ``updates`` ``(m, d)``, row ``j`` replacing the
+            ``j``-th malicious row (delta form; it is cast to the matrix's dtype and
+            device), and optionally ``num_examples`` ``(m,)``, the counts those rows report
+            (``None`` keeps the honest counts). Return new tensors, not views of the input.
+
+        Raises:
+            ValueError: the view lacks what this configuration needs (e.g. ``benign`` under
+                ``threat.knowledge=own``), with the setting to change.
+            :func:`~fedpoison.attacks.spec.check_attack` refuses such configurations
+            before round 1 from :meth:`required_knowledge` and :meth:`requires_defense`.
+        """
 
     def required_knowledge(self) -> Knowledge:
         """What this configured instance needs; a variant (e.g. partial knowledge) may need
@@ -99,7 +128,29 @@ class DataAttack(ABC):
     def poison(
         self, x: torch.Tensor, y: torch.Tensor, num_classes: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Poisoned copies of ``(x, y)``; the inputs are left untouched."""
+        """Poison a malicious client's local training set.
+
+        Called in the malicious client's ClientApp, before local training, in every round in
+        which the threat model is active; the server never tells a client it is malicious.
+
+        Args:
+            x: the client's training inputs, float32 ``(N, C, H, W)`` as the dataset yields
+                them (pixels scaled to ``[0, 1]``, then standardised per channel where the
+                dataset config normalises). Must not be modified in place.
+            y: the matching labels, int64 ``(N,)`` in ``[0, num_classes)``. Must not be
+                modified in place.
+            num_classes: the number of classes ``C`` of the dataset.
+            generator: the only randomness allowed, seeded from (seed, client id), so the
+                client poisons the same examples in every round.
+
+        Returns:
+            New tensors ``(x', y')`` with the shapes and dtypes of ``(x, y)`` (the same
+            ``N``: poison by changing examples, not by adding them).
+
+        Raises:
+            ValueError: the configuration does not fit the data (e.g. a label outside
+                ``[0, num_classes)``, a trigger larger than the images).
+        """
 
     def success_set(
         self, x: torch.Tensor, y: torch.Tensor
@@ -121,7 +172,27 @@ class ReplyAttack(ABC):
 
     @abstractmethod
     def corrupt(self, content: RecordDict, generator: torch.Generator) -> RecordDict:
-        """A corrupted copy of the reply ``content``; raising is allowed (a crashing client)."""
+        """Corrupt a malicious client's training reply before it is sent.
+
+        Called in the malicious client's ClientApp after local training, in every round in
+        which the threat model is active.
+
+        Args:
+            content: the honest reply: ``"arrays"`` (an ``ArrayRecord`` of the trained model
+                in the global model's layout) and ``"metrics"`` (a ``MetricRecord`` with
+                ``"num-examples"`` and ``"train-loss"``). Must not be modified in place;
+                build a new ``RecordDict``.
+            generator: the only randomness allowed, seeded from (seed, round, client id).
+
+        Returns:
+            The ``RecordDict`` to send, in whatever state of disrepair the attack wants
+            (wrong shapes or dtypes, missing keys, non-finite values, absurd counts); the
+            server must reject what it cannot use and record why.
+
+        Raises:
+            Exception: any, to simulate a crashing client; the engine turns it into an error
+                reply.
+        """
 
 
 UPDATE_ATTACKS: Registry[type[UpdateAttack]] = Registry("update attack")

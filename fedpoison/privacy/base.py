@@ -47,11 +47,40 @@ class Privacy:
     name = "none"
 
     def check(self, setting: Setting) -> None:
-        """Raise ``ValueError`` (what to change) if the settings cannot work for this run;
-        DP mechanisms also fix their accounting here."""
+        """Validate the run before round 1 and fix what depends on it.
+
+        Called once by ``fedpoison.run.prepare`` on the server-side instance, before any
+        other hook. DP mechanisms fix their accounting here (the sampling rate and steps of
+        the :class:`~fedpoison.privacy.accounting.Release` that :meth:`spent` composes) and
+        may resolve defaults that depend on the run (``CentralDP``'s count noise). The
+        instances the ClientApps build from the same config are not checked.
+
+        Args:
+            setting: population, participation, smallest partition, a fresh model and the
+                clients' local procedure. Must not be modified (the model is a throw-away
+                instance, but it is not this hook's to train).
+
+        Raises:
+            ValueError: the mechanism cannot work for this run (a δ too large for the number
+                of protected units, a model Opacus cannot handle, ...), saying what to
+                change.
+        """
 
     def client_mods(self, seed: int) -> list[Mod]:
-        """Flower mods wrapped around the ClientApp."""
+        """Flower ClientApp mods that apply the mechanism on the client (local DP).
+
+        Called once per ClientApp construction, on every engine (Ray workers included).
+
+        Args:
+            seed: the run's seed; a mod derives its random streams from it and the round and
+                client id of each message, never from a global RNG.
+
+        Returns:
+            The mods, outermost first, as ``flwr.clientapp.ClientApp(mods=...)`` takes them;
+            they must be picklable (``engine=ray`` ships them to workers). Reply attacks
+            run inside the ClientApp, so a mod sees an already corrupted reply and must pass
+            through what it cannot read. Empty without local DP.
+        """
         return []
 
     def train(
@@ -64,27 +93,95 @@ class Privacy:
         noise_generator: torch.Generator,
         device: torch.device,
     ) -> float:
-        """A client's local training; returns the mean training loss."""
+        """A client's local training (DP-SGD replaces it).
+
+        Called in every ClientApp ``train`` round, after the data attack (if any).
+
+        Args:
+            model: the client's model, holding the received global weights; trained in
+                place (its new weights are the reply).
+            x: training inputs ``(N, C, H, W)``, float32; not modified.
+            y: int64 labels ``(N,)``; not modified.
+            procedure: the round's local procedure (lr, batch size, epochs or steps).
+            generator: batch sampling, seeded from (seed, round, client id).
+            noise_generator: the mechanism's own noise stream (seeded the same way, a
+                different purpose), unused without DP.
+            device: where to train.
+
+        Returns:
+            The mean training loss over the local steps.
+
+        Raises:
+            ValueError: the client holds no examples.
+        """
         return local_train(model, x, y, procedure, generator, device)
 
     def clip(self, updates: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Server-side per-client clipping of the ``(n, d)`` updates (new tensor or the input)."""
+        """Server-side per-client clipping, before the defense (central DP).
+
+        Called once per aggregated round, after the adversary stage (crafted rows are
+        clipped like honest ones: the server cannot tell them apart) and before the defense.
+
+        Args:
+            updates: the round's ``(n, d)`` update matrix (docs/conventions.md §C1). Must not
+                be modified in place.
+
+        Returns:
+            ``(rows, info)``: the ``(n, d)`` rows the defense aggregates (same dtype and
+            device; a new tensor, or ``updates`` itself when nothing changes) and per-round
+            metrics recorded with the round (e.g. ``dp_clip_norm``, ``dp_clipped``).
+        """
         return updates, {}
 
     def noise(self, aggregate: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Noise added to the defense's aggregate of ``n`` rows."""
+        """Server-side noise on the defense's output (central DP).
+
+        Called once per aggregated round, right after the defense and before the server
+        step ``w ← w + η·aggregate``; a mechanism with adaptive clipping updates its bound
+        here (from what :meth:`clip` saw this round).
+
+        Args:
+            aggregate: the defense's ``(d,)`` aggregate. Must not be modified in place.
+            n: the number of rows the defense aggregated (the mean's sensitivity is
+                ``clip_norm/n``).
+            generator: the only randomness allowed, seeded from (seed, round).
+
+        Returns:
+            The ``(d,)`` aggregate to apply, same dtype and device as ``aggregate``
+            (``aggregate`` itself without DP).
+        """
         return aggregate
 
     def spent(self, rounds: int) -> dict[str, float]:
-        """``{"epsilon", "delta"}`` after ``rounds`` rounds; empty without DP."""
+        """The privacy spent so far, recorded with every round.
+
+        A pure function of ``rounds`` (no accountant state), so a resumed run reports what
+        an uninterrupted one would.
+
+        Args:
+            rounds: completed rounds (1-based round number of the round just finished).
+
+        Returns:
+            ``{"epsilon": ε, "delta": δ}`` of the composed releases; ``{}`` without DP.
+        """
         return {}
 
     def state_dict(self) -> dict[str, Any]:
-        """State carried across rounds (checkpointed)."""
+        """State carried across rounds, written into every checkpoint.
+
+        Returns:
+            A fresh dict (the caller may keep it) of what a resumed run needs to continue
+            bit for bit, e.g. the adaptive clip bound; ``{}`` for stateless mechanisms.
+        """
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore what :meth:`state_dict` returned, when a run resumes from a checkpoint.
+
+        Args:
+            state: a dict from :meth:`state_dict` (possibly ``{}``, from a checkpoint
+                without privacy state); missing keys should keep their current values.
+        """
 
 
 class DifferentialPrivacy(Privacy):
