@@ -80,7 +80,18 @@ def bulyan_with_selection(updates: torch.Tensor, f: int) -> tuple[torch.Tensor, 
 
 def bulyan(updates: torch.Tensor, f: int) -> torch.Tensor:
     """Bulyan aggregate ``(d,)``: repeated-Krum selection of θ=n−2f rows, then per coordinate
-    the mean of the β=θ−2f values closest to the median."""
+    the mean of the β=θ−2f values closest to the median.
+
+    Example: ``n = 7, f = 1`` (θ = 5, β = 3). The last selection step has one neighbour and
+    picks 50 (mutual nearest neighbour of 60, lower index); the coordinate stage then keeps
+    it out: the median of {0, 1, 2, 3, 50} is 2 and its 3 closest values are 1, 2, 3.
+
+        >>> import torch
+        >>> from fedpoison.aggregators import bulyan
+        >>> x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [50.0], [60.0], [4.0]])
+        >>> bulyan(x, f=1).tolist()
+        [2.0]
+    """
     return bulyan_with_selection(updates, f)[0]
 
 

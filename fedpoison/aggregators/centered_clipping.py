@@ -27,7 +27,17 @@ def centered_clipping(
     tau: float = 100.0,
     iters: int = 1,
 ) -> torch.Tensor:
-    """``iters`` centred-clipping steps from ``center`` (``None`` = 0); returns the new ``v``."""
+    """``iters`` centred-clipping steps from ``center`` (``None`` = 0); returns the new ``v``.
+
+    Example: from 0 with τ = 10 the far row (norm 100) enters with factor 0.1, so
+    ``v = ((1, 0) + (0, 1) + (10, 0))/3``.
+
+        >>> import torch
+        >>> from fedpoison.aggregators import centered_clipping
+        >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [100.0, 0.0]])
+        >>> [round(v, 4) for v in centered_clipping(x, None, tau=10.0).tolist()]
+        [3.6667, 0.3333]
+    """
     n = check_updates(updates, "centered_clipping")
     if tau <= 0 or iters < 1:
         raise ValueError(

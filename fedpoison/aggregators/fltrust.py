@@ -60,7 +60,18 @@ def fltrust_parts(
 
 def fltrust(updates: torch.Tensor, server_update: torch.Tensor) -> torch.Tensor:
     """Trust-weighted mean ``(d,)`` of the rows rescaled to ``‖server_update‖``
-    (zero when every trust score is 0)."""
+    (zero when every trust score is 0).
+
+    Example: cosines with ``g_0 = (0, 1)`` are 0.8, 0 and 1, so the second row gets no trust;
+    the others, rescaled to norm 1, are averaged with weights 0.8 and 1.
+
+        >>> import torch
+        >>> from fedpoison.aggregators import fltrust
+        >>> x = torch.tensor([[3.0, 4.0], [-1.0, 0.0], [0.0, 10.0]])
+        >>> g0 = torch.tensor([0.0, 1.0])
+        >>> [round(v, 4) for v in fltrust(x, g0).tolist()]  # (0.8·(0.6, 0.8) + (0, 1))/1.8
+        [0.2667, 0.9111]
+    """
     _, unit, norm0 = fltrust_parts(updates, server_update)
     return norm0 * (unit.to(updates.dtype) @ updates)
 

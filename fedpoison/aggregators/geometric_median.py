@@ -63,7 +63,19 @@ def geometric_median(
     previous: torch.Tensor | None = None,
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Smoothed-Weiszfeld geometric median ``(d,)`` after ``iters`` steps from ``init``."""
+    """Smoothed-Weiszfeld geometric median ``(d,)`` after ``iters`` steps from ``init``.
+
+    Example: three steps from zero have not reached the geometric median of three collinear
+    points (the middle one); from the mean they are already there.
+
+        >>> import torch
+        >>> from fedpoison.aggregators import geometric_median
+        >>> x = torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype=torch.float64)
+        >>> [round(v, 4) for v in geometric_median(x, nu=0.1, init="zero").tolist()]
+        [3.7879, 4.7879, 5.7879]
+        >>> [round(v, 4) for v in geometric_median(x, nu=0.1, init="mean").tolist()]
+        [4.0, 5.0, 6.0]
+    """
     return weiszfeld(updates, iters, nu, init, previous, weights)[0]
 
 

@@ -91,7 +91,19 @@ def krum_index(updates: torch.Tensor, f: int) -> int:
 
 
 def krum(updates: torch.Tensor, f: int) -> torch.Tensor:
-    """Krum aggregate ``(d,)``: a copy of the lowest-score row (n−f−2 nearest, squared)."""
+    """Krum aggregate ``(d,)``: a copy of the lowest-score row (n−f−2 nearest, squared).
+
+    Example: every inlier scores 1 + 1 = 2, the outlier 162 + 181 = 343; the tie among the
+    inliers goes to the lowest index.
+
+        >>> import torch
+        >>> from fedpoison.aggregators import krum, krum_scores
+        >>> g = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [10.0, 10.0]])
+        >>> krum_scores(g, f=1).tolist()
+        [2.0, 2.0, 2.0, 2.0, 343.0]
+        >>> krum(g, f=1).tolist()
+        [0.0, 0.0]
+    """
     return updates[krum_index(updates, f)].clone()
 
 

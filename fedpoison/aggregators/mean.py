@@ -39,7 +39,18 @@ def normalised_weights(
 
 
 def mean(updates: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """(Weighted) average of the rows ``(d,)``; weights are normalised to sum to one."""
+    """(Weighted) average of the rows ``(d,)``; weights are normalised to sum to one.
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.aggregators import mean
+        >>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 100.0], [7.0, 8.0]])
+        >>> mean(x).tolist()
+        [4.0, 28.5]
+        >>> mean(x, weights=torch.tensor([1.0, 1.0, 0.0, 2.0])).tolist()
+        [4.5, 5.5]
+    """
     n = check_shape(updates, "mean")
     if weights is None:
         average = updates.mean(dim=0)

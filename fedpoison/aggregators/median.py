@@ -25,7 +25,16 @@ def median_of_sorted(s: torch.Tensor) -> torch.Tensor:
 
 
 def median(updates: torch.Tensor) -> torch.Tensor:
-    """Coordinate-wise median ``(d,)`` (even n → mean of the two middle values)."""
+    """Coordinate-wise median ``(d,)`` (even n → mean of the two middle values).
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.aggregators import median
+        >>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 100.0], [7.0, 8.0]])
+        >>> median(x).tolist()  # (3 + 5)/2 and (4 + 8)/2; torch.median would give 3 and 4
+        [4.0, 6.0]
+    """
     check_updates(updates, "median")
     return median_of_sorted(sort_rows(updates)).to(updates.device)
 

@@ -29,7 +29,18 @@ def multi_krum_weights(updates: torch.Tensor, f: int, m: int | None = None) -> t
 
 def multi_krum(updates: torch.Tensor, f: int, m: int | None = None) -> torch.Tensor:
     """Mean ``(d,)`` of the ``m`` lowest-score rows (``m=None`` → ``n−f``), as one
-    matrix-vector product (no copy of the selected rows)."""
+    matrix-vector product (no copy of the selected rows).
+
+    Example: the four inliers score 2, the outlier 343 (see :func:`~fedpoison.aggregators.krum`).
+
+        >>> import torch
+        >>> from fedpoison.aggregators import multi_krum
+        >>> g = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [10.0, 10.0]])
+        >>> multi_krum(g, f=1).tolist()  # m = n − f = 4: the mean of the inliers
+        [0.5, 0.5]
+        >>> multi_krum(g, f=1, m=2).tolist()  # ties → lowest index: rows 0 and 1
+        [0.5, 0.0]
+    """
     return multi_krum_weights(updates, f, m) @ updates
 
 

@@ -15,7 +15,16 @@ from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregato
 
 
 def norm_clipping(updates: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """Mean ``(d,)`` of the rows clipped to L2 norm ``max_norm``."""
+    """Mean ``(d,)`` of the rows clipped to L2 norm ``max_norm``.
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.aggregators import norm_clipping
+        >>> x = torch.tensor([[3.0, 4.0], [0.0, 1.0]])
+        >>> [round(v, 4) for v in norm_clipping(x, max_norm=1.0).tolist()]  # (0.6, 0.8), (0, 1)
+        [0.3, 0.9]
+    """
     n = check_updates(updates, "norm_clipping")
     if max_norm <= 0:
         raise ValueError(f"norm_clipping: needs max_norm > 0, got n={n}, max_norm={max_norm}")

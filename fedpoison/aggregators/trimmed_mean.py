@@ -23,7 +23,19 @@ def check_trim(rule: str, n: int, f: int, b: int) -> None:
 
 
 def trimmed_mean(updates: torch.Tensor, b: int) -> torch.Tensor:
-    """Coordinate-wise mean ``(d,)`` after dropping the ``b`` largest and ``b`` smallest values."""
+    """Coordinate-wise mean ``(d,)`` after dropping the ``b`` largest and ``b`` smallest
+    values.
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.aggregators import trimmed_mean
+        >>> x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [100.0]])
+        >>> trimmed_mean(x, b=1).tolist()  # mean of 1, 2, 3
+        [2.0]
+        >>> [round(v, 4) for v in trimmed_mean(x, b=0).tolist()]  # the plain mean
+        [21.2]
+    """
     n = check_updates(updates, "trimmed_mean")
     check_trim("trimmed_mean", n, b, b)
     return sort_rows(updates)[b : n - b].mean(dim=0).to(updates.device)

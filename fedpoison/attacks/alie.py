@@ -32,6 +32,10 @@ def alie_z_max(n: int, f: int) -> float:
     Baruch et al. 2019, Algorithm 3, lines 1–2 (the largest z with ``Φ(z) < (n−f−s)/(n−f)``).
     E.g. ``(50, 10) → 0.2533``, ``(100, 20) → 0.2858``, ``(10, 2) → 0.0``. Raises ``ValueError``
     when the quantile is not finite (``n ≤ 2`` or ``f > ⌊n/2⌋``: no benign supporter needed).
+
+        >>> from fedpoison.attacks import alie_z_max
+        >>> [round(alie_z_max(n, f), 4) for n, f in [(50, 10), (100, 20), (10, 2)]]
+        [0.2533, 0.2858, 0.0]
     """
     if not 0 <= f < n:
         raise ValueError(f"alie_z_max: needs 0 ≤ f < n, got n={n}, f={f}")
@@ -60,6 +64,16 @@ def alie_attack(
     *parameters* with ``+z`` and the official code subtracts ``z·σ`` from *gradients*; on
     deltas (``Δ = w_i − w``, ``Δ ≈ −lr·g``) both are ``μ_Δ + z·σ_Δ``, hence ``sign=+1``.
     Blades/FLPoison (``+z`` on gradients) correspond to ``sign=-1`` here.
+
+    Example: ``μ = (1, 3)`` and population ``σ = (1, 1)``.
+
+        >>> import torch
+        >>> from fedpoison.attacks import alie_attack
+        >>> own = torch.tensor([[0.0, 2.0], [2.0, 4.0]])
+        >>> alie_attack(own, 2, z=0.5).tolist()
+        [[1.5, 3.5], [1.5, 3.5]]
+        >>> alie_attack(own, 1, z=0.5, sign=-1).tolist()
+        [[0.5, 2.5]]
     """
     if sign not in (-1, 1):
         raise ValueError(f"alie: sign must be +1 or -1, got {sign}")

@@ -136,6 +136,19 @@ def fang_krum_attack(
     §C4: all honest updates under full knowledge, the own updates ``s̃`` under partial).
     ``benign`` given ⇒ full knowledge (:func:`fang_krum_full`); ``None`` ⇒ partial
     (:func:`fang_krum_partial` on ``known``, which must then be the own updates).
+
+    Example: partial knowledge, three attackers whose own updates have mean (1.5, 1.5), so
+    ``s = (+1, +1)`` and the crafted delta is ``−λ·(1, 1)``; the other two attackers send
+    points within ``ε = 0.01`` of it.
+
+        >>> import torch
+        >>> from fedpoison.attacks import fang_krum_attack
+        >>> own = torch.tensor([[1, 2], [2, 1], [1.5, 1.5]], dtype=torch.float64)
+        >>> rows = fang_krum_attack(own, 3, torch.Generator().manual_seed(0), benign=None)
+        >>> [round(v, 4) for v in rows[0].tolist()]
+        [-2.0811, -2.0811]
+        >>> bool((rows[1:] - rows[0]).norm(dim=1).max() <= 0.01)
+        True
     """
     s = direction(known)
     lam = (

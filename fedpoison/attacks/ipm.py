@@ -17,6 +17,14 @@ def ipm_attack(benign: torch.Tensor, num_malicious: int, epsilon: float = 0.1) -
     Paper: Byzantine workers send ``−ε·mean(g_benign)``. The map is linear, so with deltas
     (``Δ ≈ −lr·g``) the same formula on deltas gives the same attack. Statistics source:
     benign updates only (omniscient, docs/conventions.md §C4).
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.attacks import ipm_attack
+        >>> benign = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> ipm_attack(benign, 2, epsilon=0.5).tolist()  # −0.5 · (2, 3)
+        [[-1.0, -1.5], [-1.0, -1.5]]
     """
     if benign.shape[0] == 0:
         raise ValueError("ipm: needs at least one benign update")

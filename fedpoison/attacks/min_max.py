@@ -36,6 +36,16 @@ def min_max_attack(
     bound on: the benign updates (full knowledge, paper) or its own honest updates (partial
     knowledge, "unknown benign gradients" notebooks). ``∇_p`` in delta form: see
     :func:`~fedpoison.attacks.shejwalkar.perturbation_vector`.
+
+    Example: the widest benign pair, (1, 0)–(2, 2) or (0, 1)–(2, 2), is √5 apart; the
+    malicious update moves from the mean (1, 1) along −(1, 1)/√2 until its distance to
+    (2, 2) reaches √5, i.e. to ``a = 2 − √2.5 ≈ 0.4189`` in both coordinates.
+
+        >>> import torch
+        >>> from fedpoison.attacks import min_max_attack
+        >>> ref = torch.tensor([[1, 0], [0, 1], [1, 1], [2, 2]], dtype=torch.float64)
+        >>> [[round(v, 4) for v in row] for row in min_max_attack(ref, 2).tolist()]
+        [[0.4189, 0.4189], [0.4189, 0.4189]]
     """
     p = perturbation_vector(reference, perturbation)
     gamma = min_max_gamma(reference, p)

@@ -15,6 +15,16 @@ def scaling_attack(own: torch.Tensor, gamma: float) -> torch.Tensor:
 
     Paper: the attacker submits ``L = γ(X − G^t) + G^t``; in delta form ``Δ_att = γ·(X − G^t)``,
     which is exactly a rescaling of the delta, so no sign translation is needed.
+
+    Example: 10 participants, server lr 0.5, so γ = n/η = 20.
+
+        >>> import torch
+        >>> from fedpoison.attacks import replacement_gamma, scaling_attack
+        >>> gamma = replacement_gamma(10, 0.5)
+        >>> gamma
+        20.0
+        >>> scaling_attack(torch.tensor([[0.5, -1.0]]), gamma).tolist()
+        [[10.0, -20.0]]
     """
     return own * gamma
 

@@ -17,6 +17,13 @@ def sign_flip_attack(own: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     Convention: negating a model delta is the same as negating the gradient it came from
     (``Δ ≈ −lr·g``), so the gradient-space description ("send −g") carries over unchanged.
     Statistics source: none; each client uses only its own update.
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.attacks import sign_flip_attack
+        >>> sign_flip_attack(torch.tensor([[1.0, -2.0], [0.5, 0.25]]), scale=4.0).tolist()
+        [[-4.0, 8.0], [-2.0, -1.0]]
     """
     return own * (-scale)
 
