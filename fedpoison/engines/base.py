@@ -21,7 +21,7 @@ class Engine(ABC):
     ) -> None:
         """Run one simulation: ``server_app`` against ``num_clients`` ClientApps.
 
-        Called once per run by ``fedpoison.run.execute``; everything the run records leaves
+        Called once per run by ``fedpoison.execute.execute``; everything the run records leaves
         through callbacks of ``server_app`` (the strategy writes rounds, checkpoints and
         results), so nothing is returned. The engine decides only *where* ClientApps run;
         replies must not depend on it (same seed ⇒ same result on every engine and worker
