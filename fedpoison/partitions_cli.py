@@ -18,7 +18,7 @@ import argparse
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from hydra.utils import instantiate
@@ -58,7 +58,7 @@ def _overrides(extra: Sequence[str], config: DictConfig) -> list[str]:
         key = key.replace("-", "_")
         if key.startswith("_") or key not in config:
             known = ", ".join(
-                f"--{k.replace('_', '-')}" for k in config if not str(k).startswith("_")
+                f"--{str(k).replace('_', '-')}" for k in config if not str(k).startswith("_")
             )
             raise SystemExit(
                 f"fedpoison-partitions: this partitioner has no --{key}; it takes: {known or 'nothing'}"
@@ -131,8 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.data_root is not None:
         dataset_cfg.root = args.data_root
     partition_cfg = _config("partition", args.partition)
-    partition_cfg = OmegaConf.merge(
-        partition_cfg, OmegaConf.from_dotlist(_overrides(extra, partition_cfg))
+    # Merging into a DictConfig gives a DictConfig; the stub's union also covers ListConfig.
+    partition_cfg = cast(
+        DictConfig,
+        OmegaConf.merge(partition_cfg, OmegaConf.from_dotlist(_overrides(extra, partition_cfg))),
     )
 
     dataset = instantiate(dataset_cfg)
@@ -141,9 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = partitioner(labels, args.num_clients, numpy_rng(args.seed, PARTITION))
     counts = label_counts(labels, parts, dataset.num_classes)
 
-    params = {
-        k: v for k, v in OmegaConf.to_container(partition_cfg).items() if not str(k).startswith("_")
-    }
+    # A DictConfig's container is a dict; the stub's union also covers lists, strings and None.
+    container = cast(dict[str, Any], OmegaConf.to_container(partition_cfg))
+    params = {k: v for k, v in container.items() if not str(k).startswith("_")}
     title = (
         f"{dataset.name}, {args.partition} {params}, {args.num_clients} clients, seed {args.seed}"
     )

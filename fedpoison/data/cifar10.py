@@ -20,10 +20,11 @@ the checks are the record layout, the shapes and exactly 5,000 / 1,000 examples 
 
 from __future__ import annotations
 
+import io
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import cast
 
 import numpy as np
 
@@ -56,7 +57,7 @@ CIFAR10 = DatasetSpec(
 
 
 def read_records(
-    stream: BinaryIO, size: int, num_records: int, source: str
+    stream: io.BufferedIOBase, size: int, num_records: int, source: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``num_records`` binary CIFAR-10 records; ``size`` is checked before reading."""
     if size != num_records * RECORD_BYTES:
@@ -116,8 +117,12 @@ def read_archive(path: Path, spec: DatasetSpec) -> RawSplits | None:
                 stream = tar.extractfile(member) if member.isfile() else None
                 if stream is None:
                     raise FormatError(f"{path}: {member.name} is not a regular file")
-                with stream:
-                    read[name] = read_records(stream, member.size, n, f"{path}:{member.name}")
+                # tarfile's stub says IO[bytes]; extractfile() returns an ExFileObject, an
+                # io.BufferedReader (with readinto).
+                with cast(io.BufferedReader, stream) as member_stream:
+                    read[name] = read_records(
+                        member_stream, member.size, n, f"{path}:{member.name}"
+                    )
     except (KeyError, tarfile.TarError, EOFError) as err:
         raise FormatError(f"{path}: not a complete CIFAR-10 binary archive ({err})") from err
     return _assemble(read)

@@ -76,16 +76,24 @@ class RayGrid(SimulationGrid):
         self._spec = spec
         self._threads = max(1, int(num_cpus_per_worker))
         self.client_timeout = client_timeout
-        self.actors = [self._actor_cls.remote(spec, self._threads) for _ in range(num_workers)]
+        self.actors = [self._spawn() for _ in range(num_workers)]
         ray.get(
             [actor.ready.remote() for actor in self.actors]
         )  # start-up never counts as client time
         self.replaced = 0
 
+    def _spawn(self) -> Any:
+        """A new actor (not yet ready).
+
+        Any: ray types ``ActorClass.remote()`` as ``ActorHandle[T] | type[T]``, and neither
+        side's methods have ``.remote`` (ray types it only for ``@ray.method`` methods).
+        """
+        return self._actor_cls.remote(self._spec, self._threads)
+
     def _replace(self, actor: Any) -> Any:
         ray.kill(actor, no_restart=True)
         self.replaced += 1
-        fresh = self._actor_cls.remote(self._spec, self._threads)
+        fresh = self._spawn()
         ray.get(fresh.ready.remote())
         self.actors[self.actors.index(actor)] = fresh
         return fresh

@@ -32,4 +32,5 @@ def build_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, MODEL_INIT))
         model = builder(input_shape, num_classes, **params)
-    return model.to(memory_format=torch.channels_last)
+    # Module.to accepts memory_format (its docstring lists it) but its typed overloads omit it.
+    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -8,13 +8,15 @@ stride-2 convolutions (the paper's option B; its CIFAR runs used zero-padding, o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from fedpoison.models.cnns import check_shape
 from fedpoison.models.registry import MODELS
 
-NORMS = {
+NORMS: dict[str, Callable[[int], nn.Module]] = {
     "batch": nn.BatchNorm2d,
     "group": lambda channels: nn.GroupNorm(2, channels),
     "none": lambda channels: nn.Identity(),

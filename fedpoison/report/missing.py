@@ -105,8 +105,8 @@ def markdown_section(study: Study) -> list[str]:
             "",
         ]
         for hole in holes:
-            run = partial.get(hole)
-            note = f" — unfinished: `{_relative(run.path, study.root)}`" if run else ""
+            started = partial.get(hole)
+            note = f" — unfinished: `{_relative(started.path, study.root)}`" if started else ""
             lines.append(f"- {hole.describe(len(scopes) > 1)}{note}")
         lines.append("")
     return lines

@@ -16,6 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 from matplotlib import colormaps
@@ -57,7 +58,14 @@ def _label(cell: Cell, fields: list[str]) -> str:
     return " / ".join(str(p) for p in parts) or f"{cell.defense} / {cell.attack}"
 
 
-def _style(index: int) -> dict[str, object]:
+class _Style(TypedDict):
+    """Keyword arguments of a line's look, for ``plot`` and ``errorbar``."""
+
+    color: tuple[float, float, float, float]
+    linestyle: str
+
+
+def _style(index: int) -> _Style:
     """A distinct colour (tab10) and, past 10 lines, a distinct dash pattern."""
     return {"color": colormaps["tab10"](index % 10), "linestyle": _STYLES[index // 10 % 4]}
 

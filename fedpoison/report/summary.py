@@ -175,9 +175,10 @@ class Summary:
     def cell(self, table: TableKey, defense: str, attack: str) -> Cell | None:
         """The cell of ``defense`` × ``attack`` in ``table`` (no attack: see :meth:`no_attack_f`)."""
         dataset, variant, f = table
-        if attack == NO_ATTACK:
-            f = self.no_attack_f(table)
-        return self.cells.get((dataset, variant, defense, attack, f))
+        num_malicious = self.no_attack_f(table) if attack == NO_ATTACK else f
+        if num_malicious is None:  # no no-attack runs in the dataset and variant
+            return None
+        return self.cells.get((dataset, variant, defense, attack, num_malicious))
 
     def defenses(self, table: TableKey) -> list[str]:
         """Defenses in ``table``, FedAvg first."""
