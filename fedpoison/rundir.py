@@ -23,8 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedpoison.checkpoint import CHECKPOINT
 from fedpoison.config import DISPLAY_KEYS, ConfigError, config_changes
+from fedpoison.files import atomic_write_text
 from fedpoison.logs import LOG
-from fedpoison.outputs import METRICS, RESULTS, atomic_write_text
+from fedpoison.outputs import METRICS, RESULTS
 
 LOCK = ".fedpoison.lock"
 

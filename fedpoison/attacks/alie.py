@@ -23,7 +23,7 @@ def _inverse_normal_cdf() -> Callable[[float], float]:
     never pay it."""
     from scipy.special import ndtri
 
-    return ndtri  # type: ignore[no-any-return]
+    return ndtri
 
 
 def alie_z_max(n: int, f: int) -> float:

@@ -20,7 +20,7 @@ def check_shape(
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1 or not ok(*shape):
         raise ValueError(f"model {model!r} expects input_shape {expected}, got {shape}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _conv_pool_stack(c: int, widths: tuple[int, int]) -> list[nn.Module]:
