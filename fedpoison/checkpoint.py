@@ -102,6 +102,7 @@ def check_resumable(state: dict[str, Any], config: dict[str, Any], run_dir: Path
         )
     if state["round"] > int(config["num_rounds"]):
         raise ConfigError(
-            f"resume=true: {where} is after round {state['round']} but num_rounds={config['num_rounds']}; "
+            f"resume=true: {where} is after round {state['round']} "
+            f"but num_rounds={config['num_rounds']}; "
             f"set num_rounds ≥ {state['round']}, or resume=false to start over"
         )

@@ -45,7 +45,8 @@ def sweep_job_suffix(overrides: str) -> str:
 
 
 def claim_run_dir(path: str) -> str:
-    """The ``fedpoison.claim`` resolver of the default ``hydra.run.dir``: :func:`fedpoison.rundir.claim`."""
+    """The ``fedpoison.claim`` resolver of the default ``hydra.run.dir``:
+    :func:`fedpoison.rundir.claim`."""
     from fedpoison.rundir import claim
 
     return claim(path)
@@ -80,7 +81,10 @@ def io_message(exc: OSError) -> str:
     where = exc.filename or "a file"
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        hint = "free disk space, then resume=true continues from the last checkpoint (the rounds so far are intact)"
+        hint = (
+            "free disk space, then resume=true continues from the last checkpoint "
+            "(the rounds so far are intact)"
+        )
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         hint = "choose a writable hydra.run.dir (or fix the permissions)"
     else:
@@ -113,15 +117,18 @@ def _summary(results: dict[str, Any]) -> str:
     agg = sum(r["aggregate_s"] for r in rows)
     text = (
         f"fedpoison: {setting}\n  {line}\n"
-        f"  {len(rows)} rounds in {prov['wall_s']:.1f} s (training {train:.1f} s, aggregation {agg:.2f} s)"
+        f"  {len(rows)} rounds in {prov['wall_s']:.1f} s "
+        f"(training {train:.1f} s, aggregation {agg:.2f} s)"
     )
     if "resumed_after_round" in prov:
         text += f", resumed after round {prov['resumed_after_round']}"
     if "baseline" in results:
         b = results["baseline"]
         text += (
-            f"\n  without attack {b['no_attack_accuracy']:.4f} (attack cost {b['attack_accuracy_loss']:+.4f}); "
-            f"fedavg without attack {b['fedavg_no_attack_accuracy']:.4f} (benign cost {b['benign_cost']:+.4f})"
+            f"\n  without attack {b['no_attack_accuracy']:.4f} "
+            f"(attack cost {b['attack_accuracy_loss']:+.4f}); "
+            f"fedavg without attack {b['fedavg_no_attack_accuracy']:.4f} "
+            f"(benign cost {b['benign_cost']:+.4f})"
         )
     return text
 

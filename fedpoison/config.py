@@ -185,7 +185,8 @@ def validate(
     robustness = _structured(RobustnessConfig, cfg.robustness, "robustness")
     _require(
         robustness.on_invalid_reply in ("reject", "zero", "fail"),
-        f"robustness.on_invalid_reply must be reject, zero or fail, got {robustness.on_invalid_reply!r}",
+        "robustness.on_invalid_reply must be reject, zero or fail, "
+        f"got {robustness.on_invalid_reply!r}",
     )
     _require(training.lr > 0, f"training.lr must be > 0, got {training.lr}")
     _require(training.momentum >= 0, f"training.momentum must be ≥ 0, got {training.momentum}")
@@ -209,7 +210,8 @@ def validate(
     _require(n >= 1, f"federation.num_clients must be ≥ 1, got {n}")
     _require(
         federation.clients_per_round is None or 1 <= federation.clients_per_round <= n,
-        f"federation.clients_per_round must be in [1, federation.num_clients={n}], got {federation.clients_per_round}",
+        f"federation.clients_per_round must be in [1, federation.num_clients={n}], "
+        f"got {federation.clients_per_round}",
     )
     _require(
         0.0 < federation.fraction <= 1.0,
@@ -230,7 +232,8 @@ def validate(
     )
     _require(
         federation.deadline is None or federation.deadline >= 1.0,
-        f"federation.deadline must be ≥ 1 (a normal client's round time) or null, got {federation.deadline}",
+        "federation.deadline must be ≥ 1 (a normal client's round time) or null, "
+        f"got {federation.deadline}",
     )
     _require(
         threat.selection in ("fixed", "explicit"),
@@ -242,7 +245,8 @@ def validate(
     )
     _require(
         0 <= threat.num_malicious <= n,
-        f"threat.num_malicious must be in [0, federation.num_clients={n}], got {threat.num_malicious}",
+        f"threat.num_malicious must be in [0, federation.num_clients={n}], "
+        f"got {threat.num_malicious}",
     )
     _require(
         threat.fraction is None or 0.0 <= threat.fraction <= 1.0,
@@ -255,6 +259,7 @@ def validate(
     _require(threat.start_round >= 1, f"threat.start_round must be ≥ 1, got {threat.start_round}")
     _require(
         threat.end_round is None or threat.end_round >= threat.start_round,
-        f"threat.end_round must be ≥ threat.start_round={threat.start_round}, got {threat.end_round}",
+        f"threat.end_round must be ≥ threat.start_round={threat.start_round}, "
+        f"got {threat.end_round}",
     )
     return training, federation, threat, robustness

@@ -43,7 +43,8 @@ def _config(group: str, name: str) -> DictConfig:
 
 
 def _overrides(extra: Sequence[str], config: DictConfig) -> list[str]:
-    """``["--q", "0.5", "--min-size=3"]`` → ``["q=0.5", "min_size=3"]``, checked against ``config``."""
+    """``["--q", "0.5", "--min-size=3"]`` → ``["q=0.5", "min_size=3"]``, checked against
+    ``config``."""
     pairs: list[str] = []
     items = list(extra)
     while items:
@@ -61,7 +62,8 @@ def _overrides(extra: Sequence[str], config: DictConfig) -> list[str]:
                 f"--{str(k).replace('_', '-')}" for k in config if not str(k).startswith("_")
             )
             raise SystemExit(
-                f"fedpoison-partitions: this partitioner has no --{key}; it takes: {known or 'nothing'}"
+                f"fedpoison-partitions: this partitioner has no --{key}; "
+                f"it takes: {known or 'nothing'}"
             )
         pairs.append(f"{key}={value}")
     return pairs

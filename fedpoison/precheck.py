@@ -61,7 +61,10 @@ def one_line(message: str) -> str:
         return missing
     repeated = re.search(r"Multiple values for ([\w.]+)\.", message)
     if repeated:
-        return f"{repeated.group(1)} already has a default: choose it with {repeated.group(1)}=NAME (no +)"
+        return (
+            f"{repeated.group(1)} already has a default: "
+            f"choose it with {repeated.group(1)}=NAME (no +)"
+        )
     unknown = re.search(r"Could not override '([^']+)'", message)
     if unknown:
         key = unknown.group(1)
@@ -144,7 +147,10 @@ def precheck_overrides(argv: list[str]) -> str | None:
         return None
     multirun = bool(flags & {"-m", "--multirun"})
     if multirun and flags & {"--cfg", "-c"}:
-        return "--cfg prints one composed config and cannot be combined with -m: drop -m and give one value per key"
+        return (
+            "--cfg prints one composed config and cannot be combined with -m: "
+            "drop -m and give one value per key"
+        )
     if not multirun:
         return _compose(overrides)
     variants = _job_variants(overrides)

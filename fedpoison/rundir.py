@@ -71,8 +71,8 @@ class RunLock:
             holder = handle.read().strip() or "?"
             handle.close()
             raise ConfigError(
-                f"{self.path.parent} is in use by another fedpoison run (pid {holder}); wait for it "
-                "to finish or choose another hydra.run.dir"
+                f"{self.path.parent} is in use by another fedpoison run (pid {holder}); "
+                "wait for it to finish or choose another hydra.run.dir"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -98,7 +98,10 @@ def _describe(done: dict[str, Any] | None, has_checkpoint: bool) -> str:
     status = done.get("status", "unknown")
     if status == "complete":
         return f"a complete run ({rounds} rounds)"
-    return f"a {status} run ({rounds} of {total} rounds{', with a checkpoint' if has_checkpoint else ''})"
+    return (
+        f"a {status} run ({rounds} of {total} rounds"
+        f"{', with a checkpoint' if has_checkpoint else ''})"
+    )
 
 
 def check_reuse(
@@ -128,15 +131,16 @@ def check_reuse(
     what = _describe(done, has_checkpoint)
     if not resume:
         raise ConfigError(
-            f"{run_dir} already holds {what}; resume=true continues it, overwrite=true replaces it, "
-            "or choose another hydra.run.dir"
+            f"{run_dir} already holds {what}; resume=true continues it, "
+            "overwrite=true replaces it, or choose another hydra.run.dir"
         )
     if done is not None and not has_checkpoint:
         changed = config_changes(done.get("config") or {}, config, DISPLAY_KEYS | {"num_rounds"})
         if changed:
             raise ConfigError(
-                f"resume=true: {run_dir} holds {what} with other settings ({', '.join(changed[:5])}) "
-                "and no checkpoint; use the same settings, another hydra.run.dir, or overwrite=true"
+                f"resume=true: {run_dir} holds {what} with other settings "
+                f"({', '.join(changed[:5])}) and no checkpoint; "
+                "use the same settings, another hydra.run.dir, or overwrite=true"
             )
 
 

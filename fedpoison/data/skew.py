@@ -15,7 +15,8 @@ def label_counts(labels: np.ndarray, parts: Sequence[np.ndarray], num_classes: i
 
 
 def total_variation(counts: np.ndarray) -> np.ndarray:
-    """Per client, ``½ Σ_c |p_k(c) − p(c)|``: its label distribution vs. the pooled one (0 = IID)."""
+    """Per client, ``½ Σ_c |p_k(c) − p(c)|``: its label distribution vs. the pooled one
+    (0 = IID)."""
     counts = np.asarray(counts, dtype=np.float64)
     pooled = counts.sum(axis=0) / counts.sum()
     per_client = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)

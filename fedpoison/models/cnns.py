@@ -16,7 +16,8 @@ from fedpoison.models.registry import MODELS
 def check_shape(
     model: str, input_shape: tuple[int, ...], ok: Callable[[int, int, int], bool], expected: str
 ) -> tuple[int, int, int]:
-    """``(C, H, W)`` if ``input_shape`` has three positive entries and passes ``ok``; else ``ValueError``."""
+    """``(C, H, W)`` if ``input_shape`` has three positive entries and passes ``ok``;
+    else ``ValueError``."""
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1 or not ok(*shape):
         raise ValueError(f"model {model!r} expects input_shape {expected}, got {shape}")

@@ -72,7 +72,8 @@ class Study:
 
 
 def snake_case(name: str) -> str:
-    """Registry name of an aggregator class: ``MultiKrum`` → ``multi_krum``, ``FLTrust`` → ``fltrust``."""
+    """Registry name of an aggregator class: ``MultiKrum`` → ``multi_krum``,
+    ``FLTrust`` → ``fltrust``."""
     return _SPECIAL_NAMES.get(name) or _CAMEL_BOUNDARY.sub("_", name).lower()
 
 

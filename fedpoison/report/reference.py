@@ -60,7 +60,8 @@ def load_reference(path: Path) -> Reference:
     header = [name.strip() for name in next(rows, [])]
     if not set(REQUIRED) <= set(header) or not set(header) <= set(COLUMNS):
         raise ValueError(
-            f"{path}: the header must be {','.join(REQUIRED)}[,asr], got {','.join(header) or 'nothing'}"
+            f"{path}: the header must be {','.join(REQUIRED)}[,asr], "
+            f"got {','.join(header) or 'nothing'}"
         )
     values: dict[tuple[str, str], dict[str, float]] = {}
     for (number, _), row in zip(numbered[1:], rows, strict=True):

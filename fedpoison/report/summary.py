@@ -61,7 +61,8 @@ def malicious_label(count: int) -> str:
 
 
 def _last(run: Run, key: str) -> float:
-    """``final[key]`` (the last evaluated round's while ``final`` is missing); NaN when undefined."""
+    """``final[key]`` (the last evaluated round's while ``final`` is missing); NaN when
+    undefined."""
     source = run.final or next((row for row in reversed(run.rounds) if key in row), {})
     value = source.get(key)
     return math.nan if value is None else float(value)
@@ -173,7 +174,8 @@ class Summary:
         return f if f in fs else min(fs, default=None)
 
     def cell(self, table: TableKey, defense: str, attack: str) -> Cell | None:
-        """The cell of ``defense`` × ``attack`` in ``table`` (no attack: see :meth:`no_attack_f`)."""
+        """The cell of ``defense`` × ``attack`` in ``table`` (no attack: see
+        :meth:`no_attack_f`)."""
         dataset, variant, f = table
         num_malicious = self.no_attack_f(table) if attack == NO_ATTACK else f
         if num_malicious is None:  # no no-attack runs in the dataset and variant
@@ -212,7 +214,8 @@ class Summary:
         return own.mean - reference.mean
 
     def rows(self) -> list[dict[str, Any]]:
-        """One tidy row per cell, in table order, keyed by :data:`CSV_COLUMNS` (None = undefined)."""
+        """One tidy row per cell, in table order, keyed by :data:`CSV_COLUMNS`
+        (None = undefined)."""
         rows = []
         for table in self.tables():
             dataset, variant, f = table
