@@ -7,7 +7,10 @@ every repeat; with ``--repeats N`` the floor and the engines alternate N times. 
 the median warm round and the best one: other load on a shared machine only ever adds time,
 and it moves single rounds by up to 3× here. Steadier still is the paired ratio printed
 under the table: inline run in this process, each of its rounds followed by a floor round.
-Usage: ``python benchmarks/engine_overhead.py [--rounds 10] [--engines inline,ray,flower] [--repeats 5]``.
+
+Usage::
+
+    python benchmarks/engine_overhead.py [--rounds 10] [--engines inline,ray,flower] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -153,7 +156,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(
-        f"# engine overhead — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"# engine overhead — {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, "
         f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp, "
         f"warm rounds of {args.repeats} alternating repeats"
     )
@@ -174,7 +178,8 @@ def main() -> None:
     median = {name: statistics.median(times) for name, times in warm.items()}
     best = {name: min(times) for name, times in warm.items()}
     print(
-        f"| {'runner':<26} | {'median s/round':>14} | {'× floor':>8} | {'best s/round':>12} | {'× floor':>8} "
+        f"| {'runner':<26} | {'median s/round':>14} | {'× floor':>8} "
+        f"| {'best s/round':>12} | {'× floor':>8} "
         f"| {'start-up s':>10} | {'final acc':>9} |"
     )
     print(f"|{'-' * 28}|{'-' * 16}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 12}|{'-' * 11}|")
@@ -189,7 +194,8 @@ def main() -> None:
     if paired:
         q = statistics.quantiles(paired, n=4)
         print(
-            f"\ninline / floor, paired round by round in one process: median {statistics.median(paired):.2f}, "
+            "\ninline / floor, paired round by round in one process: "
+            f"median {statistics.median(paired):.2f}, "
             f"quartiles {q[0]:.2f}–{q[2]:.2f} ({len(paired)} rounds)"
         )
     if "inline" in warm and "flower" in warm:

@@ -16,7 +16,9 @@ Peak memory is the largest summed RSS of the run's whole process tree (Ray's ray
 workers included), sampled every 0.1 s from /proc. The hardware is printed with the tables,
 and ``--plot FILE`` writes a PNG of tables 1 and 2.
 
-Usage: ``python benchmarks/scale.py [--rounds 4] [--plot scale.png] [--only population,per_round,cnn]``.
+Usage::
+
+    python benchmarks/scale.py [--rounds 4] [--plot scale.png] [--only population,per_round,cnn]
 """
 
 from __future__ import annotations
@@ -129,7 +131,10 @@ def hardware() -> str:
         for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal")
     )
-    return f"{cpu}, {os.cpu_count()} cores, {mem_kib / 2**20:.0f} GiB RAM, torch {torch.__version__}, python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem_kib / 2**20:.0f} GiB RAM, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:

@@ -58,7 +58,8 @@ def _accuracy_loss(matrix_run, defense: str) -> tuple[float, float, float]:
     clean = matrix_run("none", defense, SIGN_FLIP_POOL)["final"]["accuracy"]
     attacked = matrix_run("sign_flip", defense, SIGN_FLIP_POOL)["final"]["accuracy"]
     print(
-        f"\n[attack matrix] {defense}: no attack {clean:.4f}, sign_flip f={SIGN_FLIP_POOL} {attacked:.4f}, "
+        f"\n[attack matrix] {defense}: no attack {clean:.4f}, "
+        f"sign_flip f={SIGN_FLIP_POOL} {attacked:.4f}, "
         f"loss {100 * (clean - attacked):.1f} points"
     )
     return clean, attacked, clean - attacked

@@ -68,7 +68,8 @@ def fault_schedule(
     num_rounds: int,
     faults: list[str] | None = None,
 ) -> dict[tuple[int, int], str]:
-    """``{(round, client): fault}`` for every malicious client in every round (full participation)."""
+    """``{(round, client): fault}`` for every malicious client in every round
+    (full participation)."""
     names = list(faults) if faults else list(FAULTS)
     pool = sorted(ThreatModel(num_malicious=num_malicious).malicious_ids(num_clients, seed))
     schedule = {}
@@ -110,7 +111,8 @@ def check_faults(
     print(
         f"\n[faults] {label}: injected {counts['injected']} (detectable {counts['detectable']}, "
         f"huge {counts['huge']}), recorded {counts['recorded']} from malicious clients "
-        f"(+{counts['recorded_benign']} from honest ones), skipped rounds {counts['skipped_rounds']}"
+        f"(+{counts['recorded_benign']} from honest ones), "
+        f"skipped rounds {counts['skipped_rounds']}"
     )
 
     assert results["status"] == "complete" and results["malicious_clients"] == pool
@@ -163,7 +165,7 @@ def _check_unbounded(
     return counts
 
 
-# --------------------------------------------------------------------------- one fault at a time
+# --------------------------------------------------------------------- one fault at a time
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_every_fault_is_recorded_with_its_reason(fault: str, tmp_path: Path) -> None:
     overrides = [
@@ -183,7 +185,7 @@ def test_every_fault_is_recorded_with_its_reason(fault: str, tmp_path: Path) -> 
     assert counts["recorded"] == (0 if fault == "huge" else 2)
 
 
-# --------------------------------------------------------------------------- every defense, all faults
+# --------------------------------------------------------------------- every defense, all faults
 MIX_CLIENTS, MIX_MALICIOUS, MIX_ROUNDS = 20, 3, 4
 # 20 clients with 3 malicious: Bulyan (n ≥ 4f+3) still runs with 17 valid rows (f = 3).
 MIX = [
@@ -239,7 +241,7 @@ def test_malformed_faults_recorded_and_model_finite(defense: str, mixed_run) -> 
     )
 
 
-# --------------------------------------------------------------------------- only 'huge'
+# --------------------------------------------------------------------- only 'huge'
 HUGE = [
     "federation.num_clients=15",
     "threat.num_malicious=2",
@@ -266,7 +268,7 @@ def test_huge_replies_reach_the_defense_and_the_model_stays_finite(
         assert counts["recorded"] == 0
 
 
-# --------------------------------------------------------------------------- other engines
+# --------------------------------------------------------------------- other engines
 ENGINE = [
     "federation.num_clients=10",
     "threat.num_malicious=2",
@@ -305,7 +307,7 @@ def test_malformed_on_flower_engine(tmp_path: Path) -> None:
     _compare_with_inline(["engine=flower"], tmp_path)
 
 
-# --------------------------------------------------------------------------- every defense, other engines
+# --------------------------------------------------------------------- every defense, other engines
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.parametrize(
@@ -320,7 +322,7 @@ def test_malformed_with_every_defense_on_other_engines(engine: list[str], tmp_pa
         assert all(row["invalid"] for row in results["rounds"])
 
 
-# --------------------------------------------------------------------------- hanging and dying clients
+# --------------------------------------------------------------------- hanging and dying clients
 PROCESS = [
     "federation.num_clients=6",
     "threat.num_malicious=1",

@@ -1,4 +1,5 @@
-"""The prepared GPU script runs its aggregator pass on the CPU (so it is not broken when a GPU comes)."""
+"""The prepared GPU script runs its aggregator pass on the CPU (so it is not broken when a GPU
+comes)."""
 
 from __future__ import annotations
 

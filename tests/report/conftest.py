@@ -1,4 +1,5 @@
-"""Hand-made study trees: ``results.json`` files shaped like ``fedpoison.execute.execute`` writes."""
+"""Hand-made study trees: ``results.json`` files shaped like ``fedpoison.execute.execute``
+writes."""
 
 from __future__ import annotations
 

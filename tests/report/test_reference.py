@@ -51,8 +51,11 @@ def test_error_rates_are_one_minus_accuracy_and_differences_beyond_tolerance_are
     krum = dict(zip(header, _row(text, "krum"), strict=True))  # published only
     assert krum["no attack"] == "– / 0.91"
     listed = text[text.index("Differences larger than 0.05 (3):") :]
-    for item in ("fedavg × backdoor: error 0.110 / 0.02 (+0.090)", "fedavg × backdoor: ASR 0.950 / 0.80 (+0.150)",
-                 "trimmed_mean × alie: error 0.180 / 0.10 (+0.080)"):  # fmt: skip
+    for item in (
+        "fedavg × backdoor: error 0.110 / 0.02 (+0.090)",
+        "fedavg × backdoor: ASR 0.950 / 0.80 (+0.150)",
+        "trimmed_mean × alie: error 0.180 / 0.10 (+0.080)",
+    ):
         assert f"- {item}" in listed
 
 
