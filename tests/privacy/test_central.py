@@ -1,4 +1,5 @@
-"""Central DP: clipping bounds every row, noise std is z·C/n, adaptive clipping follows Andrew et al."""
+"""Central DP: clipping bounds every row, noise std is z·C/n, adaptive clipping follows
+Andrew et al."""
 
 from __future__ import annotations
 

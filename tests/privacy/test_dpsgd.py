@@ -22,7 +22,8 @@ def naive_dp_sgd_step(
     lr: float,
     gen: torch.Generator,
 ) -> None:
-    """g̃ = (Σ_i g_i·min(1, C/(‖g_i‖ + 1e-6)) + N(0, (zC)²)) / B; w ← w − lr·g̃ (noise drawn per parameter)."""
+    """g̃ = (Σ_i g_i·min(1, C/(‖g_i‖ + 1e-6)) + N(0, (zC)²)) / B; w ← w − lr·g̃
+    (noise drawn per parameter)."""
     params = list(model.parameters())
     summed = [torch.zeros_like(p) for p in params]
     for i in range(len(y)):

@@ -45,7 +45,8 @@ def test_flatten_rejects_wrong_names_and_shapes():
     arrays(np.float32, 64, elements=st.floats(0.5, 1.0, width=32)),
 )
 def test_weights_to_deltas_to_weights_exact_within_factor_two(w_client, w_global):
-    """Sterbenz: w_c − w_g is exact in float32 when w_g/2 ≤ w_c ≤ 2·w_g, so the round trip is too."""
+    """Sterbenz: w_c − w_g is exact in float32 when w_g/2 ≤ w_c ≤ 2·w_g, so the round trip
+    is too."""
     g = torch.from_numpy(w_global)
     delta = update_matrix(torch.from_numpy(w_client)[None, :], g)
     assert torch.equal(g + delta[0], torch.from_numpy(w_client))
