@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from fedpoison.registry import Registry
+from fedpoison.registry import ClassRegistry
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Aggregator(ABC):
     FoolsGold) keep their state on the instance and expose it via ``state_dict``.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by @AGGREGATORS.register(name)
     paper: ClassVar[str]
     requirement: ClassVar[str] = "n ≥ 1"
     needs_server_update: ClassVar[bool] = False
@@ -161,4 +161,4 @@ class Aggregator(ABC):
         """Restore what :meth:`state_dict` returned."""
 
 
-AGGREGATORS: Registry[type[Aggregator]] = Registry("defense")
+AGGREGATORS: ClassRegistry[Aggregator] = ClassRegistry("defense", Aggregator)

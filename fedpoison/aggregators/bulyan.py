@@ -100,7 +100,6 @@ class Bulyan(Aggregator):
     """Bulyan; weights are ``1/θ`` on the θ clients the Krum stage selected, 0 on the others
     (the coordinate-wise stage rejects no client as a whole)."""
 
-    name: ClassVar[str] = "bulyan"
     paper: ClassVar[str] = "El Mhamdi et al. 2018"
     requirement: ClassVar[str] = "n ≥ 4f+3"
 

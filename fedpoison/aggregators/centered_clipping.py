@@ -66,7 +66,6 @@ class CenteredClipping(Aggregator):
         iters: clipping iterations L per round.
     """
 
-    name: ClassVar[str] = "centered_clipping"
     paper: ClassVar[str] = "Karimireddy et al. 2021"
     requirement: ClassVar[str] = "n ≥ 1 (theory: f/n below a constant, with worker momentum)"
 

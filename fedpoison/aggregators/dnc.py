@@ -91,7 +91,6 @@ class DnC(Aggregator):
         c: filtering fraction; ``⌊c·f⌋`` rows are dropped per iteration.
     """
 
-    name: ClassVar[str] = "dnc"
     paper: ClassVar[str] = "Shejwalkar & Houmansadr 2021"
     requirement: ClassVar[str] = "n > ⌊c·f⌋"
 

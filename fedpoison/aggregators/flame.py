@@ -94,7 +94,6 @@ class Flame(Aggregator):
         lam: noise level λ (σ = λ·S_t); 0 disables the noise.
     """
 
-    name: ClassVar[str] = "flame"
     paper: ClassVar[str] = "Nguyen et al. 2022"
     requirement: ClassVar[str] = "n ≥ 2, n ≥ 2f+1"
 

@@ -81,7 +81,6 @@ class FLTrust(Aggregator):
     """FLTrust; needs ``ctx.server_update``. Weights are the trust shares ``TS_i/ΣTS``
     (0 = rejected: non-positive cosine with the server update)."""
 
-    name: ClassVar[str] = "fltrust"
     paper: ClassVar[str] = "Cao et al. 2021"
     requirement: ClassVar[str] = "n ≥ 1 (any f; needs the server's root-set update)"
     needs_server_update: ClassVar[bool] = True

@@ -80,7 +80,6 @@ class FoolsGold(Aggregator):
         compare_absent: include clients absent this round in the similarity.
     """
 
-    name: ClassVar[str] = "foolsgold"
     paper: ClassVar[str] = "Fung et al. 2020"
     requirement: ClassVar[str] = "n ≥ 1 (no bound on f; needs client ids)"
     needs_client_rows: ClassVar[bool] = True

@@ -92,7 +92,6 @@ class GeometricMedian(Aggregator):
         init: ``mean`` | ``zero`` | ``previous``.
     """
 
-    name: ClassVar[str] = "geometric_median"
     paper: ClassVar[str] = "Pillutla et al. 2022"
     requirement: ClassVar[str] = "n ≥ 2f+1"
 

@@ -111,7 +111,6 @@ def krum(updates: torch.Tensor, f: int) -> torch.Tensor:
 class Krum(Aggregator):
     """Krum; weights are one-hot on the selected client (every other client is rejected)."""
 
-    name: ClassVar[str] = "krum"
     paper: ClassVar[str] = "Blanchard et al. 2017"
     requirement: ClassVar[str] = "n ≥ 2f+3"
 

@@ -68,7 +68,6 @@ class FedAvg(Aggregator):
             ``False`` = plain mean. Without counts in the context the mean is uniform.
     """
 
-    name: ClassVar[str] = "fedavg"
     paper: ClassVar[str] = "McMahan et al. 2017"
     requirement: ClassVar[str] = "n ≥ 1 (not robust: f is ignored)"
 

@@ -43,7 +43,6 @@ def median(updates: torch.Tensor) -> torch.Tensor:
 class Median(Aggregator):
     """Coordinate-wise median. No client is rejected as a whole, so weights are uniform 1/n."""
 
-    name: ClassVar[str] = "median"
     paper: ClassVar[str] = "Yin et al. 2018"
     requirement: ClassVar[str] = "n ≥ 2f+1"
 

@@ -52,7 +52,6 @@ class MultiKrum(Aggregator):
         m: rows averaged; ``None`` = ``n − f`` (the usual experimental choice).
     """
 
-    name: ClassVar[str] = "multi_krum"
     paper: ClassVar[str] = "Blanchard et al. 2017"
     requirement: ClassVar[str] = "n ≥ 2f+3, 1 ≤ m ≤ n"
 

@@ -40,7 +40,6 @@ class NormClipping(Aggregator):
         max_norm: the L2 bound M each update is clipped to.
     """
 
-    name: ClassVar[str] = "norm_clipping"
     paper: ClassVar[str] = "Sun et al. 2019"
     requirement: ClassVar[str] = "n ≥ 1"
 

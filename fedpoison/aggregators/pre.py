@@ -26,13 +26,13 @@ import torch
 from fedpoison.aggregators._common import check_f, check_updates, require
 from fedpoison.aggregators._linalg import PairwiseSquaredDistances, clip_factors
 from fedpoison.aggregators.base import RoundContext
-from fedpoison.registry import Registry
+from fedpoison.registry import ClassRegistry
 
 
 class PreAggregator(ABC):
     """A row transform ``(n, d) → (k, d)`` given as a mixing matrix ``(k, n)``."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by @PRE_AGGREGATORS.register(name)
     paper: ClassVar[str]
     preserves_rows: ClassVar[bool] = True
     """Whether output row i still stands for client i (``k == n``)."""
@@ -61,14 +61,13 @@ class PreAggregator(ABC):
         return self.mix(updates, ctx)
 
 
-PRE_AGGREGATORS: Registry[type[PreAggregator]] = Registry("pre-aggregator")
+PRE_AGGREGATORS: ClassRegistry[PreAggregator] = ClassRegistry("pre-aggregator", PreAggregator)
 
 
 @PRE_AGGREGATORS.register("nnm")
 class NearestNeighborMixing(PreAggregator):
     """NNM: row i → mean of its ``n−f`` nearest rows (itself included)."""
 
-    name: ClassVar[str] = "nnm"
     paper: ClassVar[str] = "Allouah et al. 2023"
 
     def check(self, n: int, f: int) -> None:
@@ -92,7 +91,6 @@ class Bucketing(PreAggregator):
         s: bucket size.
     """
 
-    name: ClassVar[str] = "bucketing"
     paper: ClassVar[str] = "Karimireddy et al. 2022"
     preserves_rows: ClassVar[bool] = False
 
@@ -126,7 +124,6 @@ class Clip(PreAggregator):
         max_norm: the norm bound.
     """
 
-    name: ClassVar[str] = "clip"
     paper: ClassVar[str] = "Sun et al. 2019"
 
     def __init__(self, max_norm: float = 1.0) -> None:

@@ -50,7 +50,6 @@ class TrimmedMean(Aggregator):
         beta: alternatively a fraction per side, ``b = ⌊beta·n⌋`` (give ``b`` or ``beta``).
     """
 
-    name: ClassVar[str] = "trimmed_mean"
     paper: ClassVar[str] = "Yin et al. 2018"
     requirement: ClassVar[str] = "n ≥ 2b+1 (b = f by default)"
 

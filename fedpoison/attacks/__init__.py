@@ -1,7 +1,7 @@
 """Attacks: data poisoning (client side), update poisoning (server-side adversary stage).
 
-Importing this package imports every attack module, so ``UPDATE_ATTACKS`` and
-``DATA_ATTACKS`` are complete. The functional cores are named ``<attack>_attack`` (not
+Importing this package imports every attack module, so ``UPDATE_ATTACKS``, ``DATA_ATTACKS``
+and ``REPLY_ATTACKS`` are complete. The functional cores are named ``<attack>_attack`` (not
 ``<attack>``) because a package attribute with a submodule's name would shadow the module
 and break Hydra ``_target_`` paths such as ``fedpoison.attacks.alie.ALIE``.
 """
@@ -11,6 +11,7 @@ from fedpoison.attacks.alie import ALIE, alie_attack, alie_z_max
 from fedpoison.attacks.backdoor import Backdoor
 from fedpoison.attacks.base import (
     DATA_ATTACKS,
+    REPLY_ATTACKS,
     UPDATE_ATTACKS,
     AdversaryView,
     DataAttack,
@@ -23,6 +24,7 @@ from fedpoison.attacks.fang_trim import FangTrim, fang_trim_full, fang_trim_part
 from fedpoison.attacks.gaussian import Gaussian, gaussian_attack
 from fedpoison.attacks.ipm import IPM, ipm_attack
 from fedpoison.attacks.label_flip import LabelFlip
+from fedpoison.attacks.malformed import Malformed
 from fedpoison.attacks.min_max import MinMax, min_max_attack, min_max_gamma
 from fedpoison.attacks.min_sum import MinSum, min_sum_attack, min_sum_gamma
 from fedpoison.attacks.num_examples_inflation import NumExamplesInflation, inflate_num_examples
@@ -36,6 +38,7 @@ __all__ = [
     "DATA_ATTACKS",
     "IPM",
     "KNOWLEDGE_ORDER",
+    "REPLY_ATTACKS",
     "UPDATE_ATTACKS",
     "Adaptive",
     "AdversaryView",
@@ -47,6 +50,7 @@ __all__ = [
     "Gaussian",
     "LabelFlip",
     "MaliciousReplies",
+    "Malformed",
     "MinMax",
     "MinSum",
     "NumExamplesInflation",

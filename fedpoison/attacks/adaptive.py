@@ -102,7 +102,6 @@ class Adaptive(UpdateAttack):
         perturbation: ``unit_vec`` (default: deviate along ``−Δ_b/‖Δ_b‖``) | ``std`` | ``sign``.
     """
 
-    name: ClassVar[str] = "adaptive"
     paper: ClassVar[str] = "Shejwalkar & Houmansadr 2021, Manipulating the Byzantine (NDSS)"
     knowledge: ClassVar[Knowledge] = "all"
     needs_defense: ClassVar[bool] = True

@@ -97,7 +97,6 @@ class ALIE(UpdateAttack):
         unbiased_std: ``False`` = population std (official code); ``True`` as Karimireddy.
     """
 
-    name: ClassVar[str] = "alie"
     paper: ClassVar[str] = "Baruch et al. 2019, A Little Is Enough (NeurIPS)"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

@@ -26,7 +26,6 @@ class Backdoor(DataAttack):
             passed generator) that get the trigger and the target label.
     """
 
-    name: ClassVar[str] = "backdoor"
     paper: ClassVar[str] = "Gu et al. 2017, BadNets"
 
     def __init__(

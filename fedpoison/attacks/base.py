@@ -11,7 +11,7 @@ from flwr.app import RecordDict
 
 from fedpoison.aggregators.base import Aggregator
 from fedpoison.attacks.threat import Knowledge
-from fedpoison.registry import Registry
+from fedpoison.registry import ClassRegistry
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class MaliciousReplies:
 class UpdateAttack(ABC):
     """An attack that replaces the malicious participants' updates on the server side."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by @UPDATE_ATTACKS.register(name)
     paper: ClassVar[str]
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False
@@ -121,7 +121,7 @@ class UpdateAttack(ABC):
 class DataAttack(ABC):
     """An attack that poisons a malicious client's local training data in its ClientApp."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by @DATA_ATTACKS.register(name)
     paper: ClassVar[str]
 
     @abstractmethod
@@ -167,7 +167,7 @@ class ReplyAttack(ABC):
     """An attack on the reply message itself, applied in a malicious ClientApp after training:
     the plumbing faults a hostile client can send (NaN, wrong shapes, absurd counts, ...)."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by @REPLY_ATTACKS.register(name)
     paper: ClassVar[str]
 
     @abstractmethod
@@ -195,5 +195,6 @@ class ReplyAttack(ABC):
         """
 
 
-UPDATE_ATTACKS: Registry[type[UpdateAttack]] = Registry("update attack")
-DATA_ATTACKS: Registry[type[DataAttack]] = Registry("data attack")
+UPDATE_ATTACKS: ClassRegistry[UpdateAttack] = ClassRegistry("update attack", UpdateAttack)
+DATA_ATTACKS: ClassRegistry[DataAttack] = ClassRegistry("data attack", DataAttack)
+REPLY_ATTACKS: ClassRegistry[ReplyAttack] = ClassRegistry("reply attack", ReplyAttack)

@@ -174,7 +174,6 @@ class FangKrum(UpdateAttack):
         epsilon: radius around ``Δ′_1`` for the other ``c−1`` crafted updates (paper: 0.01).
     """
 
-    name: ClassVar[str] = "fang_krum"
     paper: ClassVar[str] = "Fang et al. 2020, Local Model Poisoning Attacks (USENIX Security)"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

@@ -71,7 +71,6 @@ class FangTrim(UpdateAttack):
         b: the full-knowledge scaling factor (paper: 2).
     """
 
-    name: ClassVar[str] = "fang_trim"
     paper: ClassVar[str] = "Fang et al. 2020, Local Model Poisoning Attacks (USENIX Security)"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

@@ -45,7 +45,6 @@ def gaussian_attack(
 class Gaussian(UpdateAttack):
     """Random Gaussian updates; statistics (``mode="fang"``) from ``view.known``."""
 
-    name: ClassVar[str] = "gaussian"
     paper: ClassVar[str] = "Blanchard et al. 2017 (NeurIPS); Fang et al. 2020 (USENIX Sec.)"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

@@ -36,7 +36,6 @@ class IPM(UpdateAttack):
     """IPM: every attacker sends ``−ε`` times the benign mean (default ``ε = 0.1``,
     docs/conventions.md §C20)."""
 
-    name: ClassVar[str] = "ipm"
     paper: ClassVar[str] = "Xie et al. 2019, Fall of Empires (UAI)"
     knowledge: ClassVar[Knowledge] = "all"
     needs_defense: ClassVar[bool] = False

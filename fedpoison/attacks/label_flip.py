@@ -34,7 +34,6 @@ class LabelFlip(DataAttack):
             (``⌊fraction·k⌋``, drawn with the passed generator); 1.0 = all, as in Fang et al.
     """
 
-    name: ClassVar[str] = "label_flip"
     paper: ClassVar[str] = "Fang et al. 2020 (USENIX Security), label-flipping baseline"
 
     def __init__(

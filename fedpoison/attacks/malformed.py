@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 
-from fedpoison.attacks.base import ReplyAttack
+from fedpoison.attacks.base import REPLY_ATTACKS, ReplyAttack
 from fedpoison.protocol import NUM_EXAMPLES
 
 _R = TypeVar("_R", ArrayRecord, MetricRecord)
@@ -112,10 +112,10 @@ PROCESS_FAULTS = ("hang", "exit")
 replaces the actor; on ``engine=inline`` it would end the simulation itself)."""
 
 
+@REPLY_ATTACKS.register("malformed")
 class Malformed(ReplyAttack):
     """Sends one of ``faults`` per round (every reply fault of :data:`FAULTS` by default)."""
 
-    name: ClassVar[str] = "malformed"
     paper: ClassVar[str] = "— (fault injection; fedpoison)"
 
     def __init__(self, faults: Sequence[str] | None = None, hang_seconds: float = 30.0) -> None:

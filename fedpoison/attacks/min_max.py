@@ -63,7 +63,6 @@ class MinMax(UpdateAttack):
             ``own`` = from the attackers' own honest updates (partial-knowledge variant).
     """
 
-    name: ClassVar[str] = "min_max"
     paper: ClassVar[str] = "Shejwalkar & Houmansadr 2021, Manipulating the Byzantine (NDSS)"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 
@@ -60,8 +60,6 @@ class MinSum(MinMax):
         perturbation, knowledge: as :class:`~fedpoison.attacks.min_max.MinMax`.
         bound: ``max`` (paper, default) or ``min`` (official notebook code).
     """
-
-    name: ClassVar[str] = "min_sum"
 
     def __init__(
         self,

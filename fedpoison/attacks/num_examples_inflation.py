@@ -29,7 +29,6 @@ class NumExamplesInflation(UpdateAttack):
         base: an update attack whose rows are sent; ``None`` = the honest updates.
     """
 
-    name: ClassVar[str] = "num_examples_inflation"
     paper: ClassVar[str] = "FedAvg weighting (McMahan et al. 2017); reported-size manipulation"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

@@ -46,7 +46,6 @@ class Scaling(UpdateAttack):
     FLTrust-lineage "Scaling attack" with ``γ = n`` when η = 1). Statistics source: own update only.
     """
 
-    name: ClassVar[str] = "scaling"
     paper: ClassVar[str] = "Bagdasaryan et al. 2020, How to Backdoor Federated Learning (AISTATS)"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False

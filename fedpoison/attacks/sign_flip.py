@@ -32,7 +32,6 @@ def sign_flip_attack(own: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 class SignFlip(UpdateAttack):
     """Sign flipping (e.g. Karimireddy et al. 2021 / Li et al. 2019 "RSA" baselines)."""
 
-    name: ClassVar[str] = "sign_flip"
     paper: ClassVar[str] = "Li et al. 2019, RSA (AAAI), sign-flipping baseline"
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False
