@@ -16,12 +16,16 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import hydra.utils
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fedpoison.aggregators._common import check_updates
-from fedpoison.aggregators.base import AggregationResult, Aggregator, RoundContext
+from fedpoison.aggregators.base import (
+    AGGREGATORS,
+    AggregationResult,
+    Aggregator,
+    RoundContext,
+)
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
 
 
@@ -82,23 +86,13 @@ class Defense:
         self.rule.load_state_dict(state.get("rule", {}))
 
 
-def make_pre(spec: str | Mapping[str, Any]) -> PreAggregator:
-    """A pre-aggregator from ``"nnm"`` or ``{"name": "bucketing", "s": 2}``."""
-    if isinstance(spec, str):
-        return PRE_AGGREGATORS.get(spec)()
-    params = dict(spec)
-    name = params.pop("name", None)
-    if not isinstance(name, str):
-        raise ValueError(f"pre-aggregator spec needs a 'name', got {dict(spec)}")
-    return PRE_AGGREGATORS.get(name)(**params)
-
-
 def build_defense(cfg: Mapping[str, Any]) -> tuple[Defense, int | None]:
     """``(Defense, f)`` from the resolved ``defense`` config.
 
-    ``cfg`` holds ``_target_`` and the rule's parameters, plus ``f`` (the assumed Byzantine
-    count, ``None`` = let the threat model decide) and ``pre`` (a list of names or
-    ``{name: ..., **params}`` dicts). The rule is built with ``hydra.utils.instantiate``.
+    ``cfg`` holds the rule (``_target_`` and its parameters, or a registered ``name``), plus
+    ``f`` (the assumed Byzantine count, ``None`` = let the threat model decide) and ``pre`` (a
+    list of names, ``{name: ..., **params}`` dicts or ``_target_`` nodes). Rule and
+    pre-aggregators are built by :meth:`~fedpoison.registry.ClassRegistry.build`.
     """
     conf: dict[str, Any]
     if isinstance(cfg, DictConfig):
@@ -106,8 +100,9 @@ def build_defense(cfg: Mapping[str, Any]) -> tuple[Defense, int | None]:
     else:
         conf = copy.deepcopy(dict(cfg))
     f = conf.pop("f", None)
-    pre = [make_pre(p) for p in conf.pop("pre", None) or []]
-    rule = hydra.utils.instantiate(conf)
-    if not isinstance(rule, Aggregator):
-        raise TypeError(f"defense _target_ {conf.get('_target_')!r} is not an Aggregator")
+    pre = [
+        PRE_AGGREGATORS.build(p, f"defense.pre[{i}]")
+        for i, p in enumerate(conf.pop("pre", None) or [])
+    ]
+    rule = AGGREGATORS.build(conf, "defense")
     return Defense(rule, pre), None if f is None else int(f)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
-from hydra.utils import instantiate
 
 from fedpoison.aggregators.base import Aggregator
 from fedpoison.attacks.base import (
+    DATA_ATTACKS,
+    REPLY_ATTACKS,
     UPDATE_ATTACKS,
     AdversaryView,
     DataAttack,
@@ -25,6 +26,9 @@ from fedpoison.attacks.base import (
     UpdateAttack,
 )
 from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
+from fedpoison.registry import ClassRegistry
+
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -38,34 +42,29 @@ class AttackSpec:
     reply: ReplyAttack | None = None
 
 
-def _build(node: Any, kind: type, key: str, name: str) -> Any:
-    if node is None:
-        return None
-    obj = instantiate(node)
-    if not isinstance(obj, kind):
-        raise TypeError(
-            f"attack {name}: attack.{key} must build a {kind.__name__}, got {type(obj).__name__}"
-        )
-    return obj
-
-
 def build_attack(cfg: Mapping[str, Any]) -> AttackSpec:
     """Instantiate an :class:`AttackSpec` from a config mapping (dict or ``DictConfig``).
 
-    Keys: ``name`` (str), ``data`` (``None`` or a ``_target_`` node building a
-    :class:`DataAttack`), ``update`` (``None`` or a ``_target_`` node building an
-    :class:`UpdateAttack`; nested ``_target_`` nodes are instantiated recursively).
+    Keys: ``name`` (str), ``data`` (``None`` or a node building a :class:`DataAttack`),
+    ``update`` (``None`` or a node building an :class:`UpdateAttack`) and optionally ``reply``
+    (a :class:`ReplyAttack`). Each node is built by
+    :meth:`~fedpoison.registry.ClassRegistry.build`: a ``_target_`` node (nested ``_target_``
+    nodes are instantiated recursively), a registered name or ``{name: ..., **params}``.
     """
     missing = {"name", "data", "update"} - set(cfg.keys())
     if missing:
         raise ValueError(f"attack config lacks key(s) {sorted(missing)}; needs name, data, update")
-    name = str(cfg["name"])
     return AttackSpec(
-        name=name,
-        data=_build(cfg["data"], DataAttack, "data", name),
-        update=_build(cfg["update"], UpdateAttack, "update", name),
-        reply=_build(cfg.get("reply"), ReplyAttack, "reply", name),
+        name=str(cfg["name"]),
+        data=_node(cfg, "data", DATA_ATTACKS),
+        update=_node(cfg, "update", UPDATE_ATTACKS),
+        reply=_node(cfg, "reply", REPLY_ATTACKS),
     )
+
+
+def _node(cfg: Mapping[str, Any], key: str, registry: ClassRegistry[B]) -> B | None:
+    node = cfg.get(key)
+    return None if node is None else registry.build(node, f"attack.{key}")
 
 
 def check_attack(spec: AttackSpec, threat: ThreatModel) -> None:
