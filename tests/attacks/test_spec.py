@@ -11,9 +11,7 @@ from omegaconf import OmegaConf
 
 from fedpoison.attacks import (
     ALIE,
-    DATA_ATTACKS,
     IPM,
-    UPDATE_ATTACKS,
     Adaptive,
     AttackSpec,
     Backdoor,
@@ -24,37 +22,16 @@ from fedpoison.attacks import (
     build_view,
     check_attack,
 )
-from fedpoison.attacks.catalogue import ATTACK_CONF_DIR, attack_catalogue, attack_specs
+from fedpoison.attacks.catalogue import ATTACK_CONF_DIR, attack_catalogue
 
 CONF = ATTACK_CONF_DIR.parent
 ATTACK_YAMLS = sorted((CONF / "attack").glob("*.yaml"))
-EXPECTED = {
-    "none",
-    "sign_flip",
-    "gaussian",
-    "alie",
-    "ipm",
-    "min_max",
-    "min_sum",
-    "fang_krum",
-    "fang_trim",
-    "scaling",
-    "num_examples_inflation",
-    "adaptive",
-    "label_flip",
-    "backdoor",
-}
-
-
-def test_every_expected_config_exists() -> None:
-    assert {p.stem for p in ATTACK_YAMLS} >= EXPECTED
 
 
 @pytest.mark.parametrize("path", ATTACK_YAMLS, ids=lambda p: p.stem)
 def test_every_yaml_builds_and_is_commented(path: Path) -> None:
     cfg = OmegaConf.load(path)
     spec = build_attack(cfg)
-    assert spec.name == path.stem
     assert (
         spec.data is not None
         or spec.update is not None
@@ -73,14 +50,10 @@ def test_every_yaml_builds_and_is_commented(path: Path) -> None:
     check_attack(spec, ThreatModel(knowledge="all", knows_defense=True))
 
 
-def test_registries_all_have_configs() -> None:
-    used = set()
-    for spec in attack_specs():
-        used |= {p.name for p in (spec.data, spec.update) if p is not None}
-    assert used == set(UPDATE_ATTACKS.names()) | set(DATA_ATTACKS.names())
+def test_catalogue_lists_every_attack_config() -> None:
     table = attack_catalogue()
     assert table.startswith("| attack | kind |")
-    assert all(f"`{name}`" in table for name in EXPECTED)
+    assert all(f"| `{path.stem}` |" in table for path in ATTACK_YAMLS)
 
 
 def test_scaling_config_composes_backdoor_and_scaling() -> None:
