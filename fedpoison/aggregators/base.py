@@ -105,6 +105,34 @@ class Aggregator(ABC):
     """True when row i must be client i (per-client state keyed by ``ctx.client_ids``), so
     pre-aggregators that mix clients into new rows (bucketing) cannot precede the rule."""
 
+    # Declared properties: what the rule guarantees with its default parameters (noise-free
+    # where it has noise). ``tests/aggregators/rule_tester.py`` checks each one it declares.
+    permutation_invariant: ClassVar[bool] = True
+    """Rows permuted with their client ids ⇒ the same aggregate, weights permuted alike."""
+    translation_equivariant: ClassVar[bool] = False
+    """``rule(x + t) == rule(x) + t`` for every shift ``t`` ``(d,)`` (the server update
+    shifted alike)."""
+    scale_equivariant: ClassVar[bool] = False
+    """``rule(c·x) == c·rule(x)`` for every ``c > 0`` (the server update and the global model
+    scaled alike)."""
+    unanimous: ClassVar[bool] = True
+    """All rows equal ⇒ the aggregate is that row, whatever the parameters and context."""
+    rejects_far_rows: ClassVar[bool] = False
+    """A selecting rule: ``f`` colluding rows far from an honest cluster get weight 0 and the
+    aggregate stays in the honest rows' bounding box."""
+    bounded_by_honest: ClassVar[bool] = False
+    """Whatever ``f`` rows say, each coordinate of the aggregate lies within the range of the
+    other rows' values."""
+    bounded_influence: ClassVar[bool] = True
+    """``f`` huge finite rows (1e30) cannot drive the aggregate: it stays finite and small."""
+    aggregate_is_weighted_sum: ClassVar[bool] = False
+    """The aggregate is exactly ``weights @ updates``."""
+    deterministic: ClassVar[bool] = True
+    """Draws nothing from ``ctx.generator`` (the output does not depend on it, and ``None``
+    is accepted); ``False``: the rule needs the generator."""
+    uses_num_examples: ClassVar[bool] = False
+    """Reads the client-reported ``ctx.num_examples`` (only FedAvg: clients control them)."""
+
     def check(self, n: int, f: int) -> None:
         """Raise ``ValueError`` when the rule cannot run on ``n`` rows with ``f`` assumed
         Byzantine."""

@@ -102,6 +102,9 @@ class Bulyan(Aggregator):
 
     paper: ClassVar[str] = "El Mhamdi et al. 2018"
     requirement: ClassVar[str] = "n ≥ 4f+3"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    rejects_far_rows: ClassVar[bool] = True
 
     def check(self, n: int, f: int) -> None:
         check_bulyan(self.name, n, f)

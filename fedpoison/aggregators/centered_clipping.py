@@ -68,6 +68,7 @@ class CenteredClipping(Aggregator):
 
     paper: ClassVar[str] = "Karimireddy et al. 2021"
     requirement: ClassVar[str] = "n ≥ 1 (theory: f/n below a constant, with worker momentum)"
+    unanimous: ClassVar[bool] = False  # only within τ of the centre
 
     def __init__(self, tau: float = 100.0, iters: int = 1) -> None:
         self.tau, self.iters = tau, iters

@@ -93,6 +93,11 @@ class DnC(Aggregator):
 
     paper: ClassVar[str] = "Shejwalkar & Houmansadr 2021"
     requirement: ClassVar[str] = "n > ⌊c·f⌋"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    rejects_far_rows: ClassVar[bool] = True
+    aggregate_is_weighted_sum: ClassVar[bool] = True
+    deterministic: ClassVar[bool] = False
 
     def __init__(self, niters: int = 5, b: int = 10000, c: float = 1.0) -> None:
         self.niters, self.b, self.c = niters, b, c

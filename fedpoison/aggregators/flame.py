@@ -96,6 +96,9 @@ class Flame(Aggregator):
 
     paper: ClassVar[str] = "Nguyen et al. 2022"
     requirement: ClassVar[str] = "n ≥ 2, n ≥ 2f+1"
+    scale_equivariant: ClassVar[bool] = True
+    rejects_far_rows: ClassVar[bool] = True
+    deterministic: ClassVar[bool] = False
 
     def __init__(self, lam: float = 0.001) -> None:
         self.lam = lam

@@ -84,6 +84,8 @@ class FLTrust(Aggregator):
     paper: ClassVar[str] = "Cao et al. 2021"
     requirement: ClassVar[str] = "n ≥ 1 (any f; needs the server's root-set update)"
     needs_server_update: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    unanimous: ClassVar[bool] = False  # rescales to ‖g_0‖
 
     def __init__(self, root: RootSet | None = None) -> None:
         self.root = RootSet() if root is None else root

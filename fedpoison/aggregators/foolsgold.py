@@ -83,6 +83,10 @@ class FoolsGold(Aggregator):
     paper: ClassVar[str] = "Fung et al. 2020"
     requirement: ClassVar[str] = "n ≥ 1 (no bound on f; needs client ids)"
     needs_client_rows: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    unanimous: ClassVar[bool] = False  # identical histories look like sybils
+    bounded_influence: ClassVar[bool] = False
+    aggregate_is_weighted_sum: ClassVar[bool] = True
 
     def __init__(self, kappa: float = 1.0, compare_absent: bool = True) -> None:
         self.kappa, self.compare_absent = kappa, compare_absent

@@ -94,6 +94,10 @@ class GeometricMedian(Aggregator):
 
     paper: ClassVar[str] = "Pillutla et al. 2022"
     requirement: ClassVar[str] = "n ≥ 2f+1"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    bounded_influence: ClassVar[bool] = False
+    aggregate_is_weighted_sum: ClassVar[bool] = True
 
     def __init__(self, iters: int = 3, nu: float = 1e-6, init: str = "mean") -> None:
         if init not in INITS:

@@ -113,6 +113,10 @@ class Krum(Aggregator):
 
     paper: ClassVar[str] = "Blanchard et al. 2017"
     requirement: ClassVar[str] = "n ≥ 2f+3"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    rejects_far_rows: ClassVar[bool] = True
+    aggregate_is_weighted_sum: ClassVar[bool] = True
 
     def check(self, n: int, f: int) -> None:
         check_krum(self.name, n, f)

@@ -70,6 +70,11 @@ class FedAvg(Aggregator):
 
     paper: ClassVar[str] = "McMahan et al. 2017"
     requirement: ClassVar[str] = "n ≥ 1 (not robust: f is ignored)"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    bounded_influence: ClassVar[bool] = False
+    aggregate_is_weighted_sum: ClassVar[bool] = True
+    uses_num_examples: ClassVar[bool] = True
 
     def __init__(self, weighted: bool = True) -> None:
         self.weighted = weighted

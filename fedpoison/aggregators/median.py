@@ -45,6 +45,9 @@ class Median(Aggregator):
 
     paper: ClassVar[str] = "Yin et al. 2018"
     requirement: ClassVar[str] = "n ≥ 2f+1"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    bounded_by_honest: ClassVar[bool] = True
 
     def check(self, n: int, f: int) -> None:
         check_f(self.name, n, f, n >= 2 * f + 1, f"n ≥ 2f+1 = {2 * f + 1}")

@@ -54,6 +54,10 @@ class MultiKrum(Aggregator):
 
     paper: ClassVar[str] = "Blanchard et al. 2017"
     requirement: ClassVar[str] = "n ≥ 2f+3, 1 ≤ m ≤ n"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    rejects_far_rows: ClassVar[bool] = True
+    aggregate_is_weighted_sum: ClassVar[bool] = True
 
     def __init__(self, m: int | None = None) -> None:
         self.m = m

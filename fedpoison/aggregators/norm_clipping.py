@@ -42,6 +42,7 @@ class NormClipping(Aggregator):
 
     paper: ClassVar[str] = "Sun et al. 2019"
     requirement: ClassVar[str] = "n ≥ 1"
+    unanimous: ClassVar[bool] = False  # only rows within max_norm
 
     def __init__(self, max_norm: float = 1.0) -> None:
         self.max_norm = max_norm

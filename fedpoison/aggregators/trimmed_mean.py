@@ -52,6 +52,9 @@ class TrimmedMean(Aggregator):
 
     paper: ClassVar[str] = "Yin et al. 2018"
     requirement: ClassVar[str] = "n ≥ 2b+1 (b = f by default)"
+    translation_equivariant: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
+    bounded_by_honest: ClassVar[bool] = True
 
     def __init__(self, b: int | None = None, beta: float | None = None) -> None:
         if b is not None and beta is not None:
