@@ -48,13 +48,14 @@ REASONS: dict[str, str | None] = {
     "no_metrics": "reply lacks 'arrays' or 'metrics'",
     "crash": "error reply",
 }
-# Rules with no bounded influence: one finite 1e38 ("huge") reply legitimately drives their
-# global model to finite but unusable weights (FedAvg's weighted mean ~1e37; the geometric
-# median from its mean initialisation in 3 Weiszfeld steps; FoolsGold, which keeps the lone
-# dissimilar row and down-weights the similar honest ones). That is the attack working, not a
-# crash: the run completes, every later all-non-finite round is skipped and recorded, and the
-# global weights stay finite. The robust rules must instead keep every round and loss finite.
-NOT_BOUNDED = {"fedavg", "geometric_median", "foolsgold"}
+# Rules with no bounded influence (they declare ``bounded_influence = False``): one finite 1e38
+# ("huge") reply legitimately drives their global model to finite but unusable weights (FedAvg's
+# weighted mean ~1e37; the geometric median from its mean initialisation in 3 Weiszfeld steps;
+# FoolsGold, which keeps the lone dissimilar row and down-weights the similar honest ones).
+# That is the attack working, not a crash: the run completes, every later all-non-finite round
+# is skipped and recorded, and the global weights stay finite. The robust rules must instead
+# keep every round and loss finite.
+NOT_BOUNDED = {n for n, rule in AGGREGATORS.items() if not rule.bounded_influence}
 
 
 def test_reasons_cover_every_fault() -> None:

@@ -1,17 +1,21 @@
 """A name is written once, in its registration: ``register`` names the class, every shipped
 ``conf/defense`` and ``conf/attack`` YAML resolves to the class registered under its stem,
-every registered name has its YAML, and :meth:`ClassRegistry.build` makes rules,
-pre-aggregators and attacks from every config form the CLI accepts."""
+every registered name has its YAML and its test file (a ``RuleTester`` subclass for the rule),
+and :meth:`ClassRegistry.build` makes rules, pre-aggregators and attacks from every config
+form the CLI accepts."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 from fedpoison_testing import CONF_DIR, compose_config
 from hydra.utils import get_class
 from omegaconf import OmegaConf
+from rule_tester import RuleTester
 
 from fedpoison.aggregators import AGGREGATORS, PRE_AGGREGATORS, build_defense
 from fedpoison.aggregators.base import AggregationResult, Aggregator, RoundContext
@@ -42,6 +46,16 @@ ATTACK_NODES: dict[str, ClassRegistry] = {
 }
 DEFENSE_YAMLS = sorted((Path(CONF_DIR) / "defense").glob("*.yaml"))
 ATTACK_YAMLS = sorted((Path(CONF_DIR) / "attack").glob("*.yaml"))
+TESTS = Path(__file__).resolve().parent
+
+
+def load(path: Path) -> ModuleType:
+    """The test module at ``path``, imported afresh (whatever pytest collected)."""
+    spec = importlib.util.spec_from_file_location(f"registry_check_{path.stem}", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ----------------------------------------------------------------------------- registration
@@ -101,6 +115,18 @@ def test_defense_yaml_targets_the_rule_registered_under_its_stem(path: Path) -> 
 
 def test_every_registered_rule_has_its_defense_yaml() -> None:
     assert sorted(AGGREGATORS.names()) == sorted(p.stem for p in DEFENSE_YAMLS)
+
+
+@pytest.mark.parametrize("name", AGGREGATORS.names())
+def test_every_registered_rule_has_its_test_file(name: str) -> None:
+    """``tests/aggregators/test_<name>.py`` runs the shared :class:`RuleTester` on the rule."""
+    module = load(TESTS / "aggregators" / f"test_{name}.py")
+    testers = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, RuleTester) and obj is not RuleTester
+    ]
+    assert AGGREGATORS.get(name) in [t.rule for t in testers], name
 
 
 @pytest.mark.parametrize("path", ATTACK_YAMLS, ids=lambda p: p.stem)
