@@ -1,4 +1,5 @@
-"""ALIE: z_max table (docs/conventions.md §C19), the formula, statistics sources, properties."""
+"""ALIE: the shared attack checks, z_max table (REFERENCES D8), the formula, statistics sources,
+properties."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ import math
 
 import pytest
 import torch
+from attack_tester import AttackTester
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedpoison.attacks import ALIE, alie_attack, alie_z_max
+
+
+class TestALIE(AttackTester):
+    attack = ALIE
+
+
+class TestALIEBenign(AttackTester):
+    attack = ALIE
+    params = {"stat_source": "benign"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,185 @@
+"""``AttackTester`` and ``DataAttackTester``: the checks every update attack and every data
+attack passes (in the manner of torchmetrics' ``MetricTester``).
+
+An attack's test file subclasses one of them and holds only its formulas and special cases::
+
+    class TestIPM(AttackTester):
+        attack = IPM
+
+For an update attack pytest then collects: crafted rows of shape ``(m, d)`` in the view's
+dtype and device, finite, new tensors; the view's tensors not mutated; the same generator
+giving the same rows; and the knowledge the attack declares (``required_knowledge()``,
+``requires_defense()``) enforced both ways: granted, it crafts; withheld, ``check_attack``
+refuses the config and ``craft`` refuses the view, each naming what to set. For a data
+attack: poisoned copies of the inputs' shapes and dtypes, labels in range, inputs untouched,
+the same generator giving the same data, and a consistent ``success_set``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fedpoison.aggregators.base import AggregationResult, Aggregator, RoundContext
+from fedpoison.attacks import (
+    KNOWLEDGE_ORDER,
+    AdversaryView,
+    AttackSpec,
+    DataAttack,
+    ThreatModel,
+    UpdateAttack,
+    build_view,
+    check_attack,
+)
+
+
+class CoordinateMedian(Aggregator):
+    """A tiny stand-in defense (coordinate-wise median) that counts how often it runs."""
+
+    name = "test_median"
+    paper = "test"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        self.calls += 1
+        weights = torch.ones(updates.shape[0], dtype=updates.dtype)
+        return AggregationResult(updates.median(dim=0).values, weights)
+
+
+class Mean(CoordinateMedian):
+    name = "test_mean"
+
+    def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
+        self.calls += 1
+        weights = torch.ones(updates.shape[0], dtype=updates.dtype)
+        return AggregationResult(updates.mean(dim=0), weights)
+
+
+def view(
+    own: torch.Tensor,
+    benign: torch.Tensor,
+    knowledge: str = "all",
+    knows_defense: bool = False,
+    seed: int = 0,
+    server_lr: float = 1.0,
+    defense: Aggregator | None = None,
+    f: int | None = None,
+) -> AdversaryView:
+    """The view ``build_view`` grants under ``ThreatModel(knowledge, knows_defense)``."""
+    threat = ThreatModel(knowledge=knowledge, knows_defense=knows_defense)  # type: ignore[arg-type]
+    return build_view(
+        own,
+        benign,
+        threat=threat,
+        global_weights=torch.zeros(own.shape[1], dtype=own.dtype),
+        server_lr=server_lr,
+        generator=torch.Generator().manual_seed(seed),
+        defense=defense,
+        f=f,
+    )
+
+
+class AttackTester:
+    """Subclass with ``attack`` (an :class:`UpdateAttack`) set; see the module docstring."""
+
+    attack: ClassVar[type[UpdateAttack]]
+    params: ClassVar[dict[str, Any]] = {}
+    """Constructor arguments of the configuration under test."""
+
+    def make(self) -> UpdateAttack:
+        return self.attack(**self.params)
+
+    def test_update_attack_contract(self) -> None:
+        @settings(max_examples=15, deadline=None)
+        @given(
+            m=st.integers(1, 3),
+            extra=st.integers(3, 6),
+            d=st.integers(1, 6),
+            seed=st.integers(0, 2**16),
+            double=st.booleans(),
+        )
+        def check(m: int, extra: int, d: int, seed: int, double: bool) -> None:
+            dtype = torch.float64 if double else torch.float32
+            g = torch.Generator().manual_seed(seed)
+            own = torch.randn(m, d, generator=g, dtype=dtype)
+            benign = torch.randn(2 * m + extra, d, generator=g, dtype=dtype)  # n ≥ 2m+3: Krum
+            own0, benign0 = own.clone(), benign.clone()
+            attack = self.make()
+
+            def craft():
+                defense = CoordinateMedian()
+                v = view(own, benign, knows_defense=True, defense=defense, f=m, seed=seed)
+                return attack.craft(v)
+
+            first, second = craft(), craft()
+            assert first.updates.shape == (m, d)
+            assert first.updates.dtype == dtype and first.updates.device == own.device
+            assert torch.isfinite(first.updates).all()
+            assert torch.equal(first.updates, second.updates)
+            assert (first.num_examples is None) == (second.num_examples is None)
+            assert torch.equal(own, own0) and torch.equal(benign, benign0)
+            assert first.updates.data_ptr() not in (own.data_ptr(), benign.data_ptr())
+
+        check()
+
+    def test_declared_knowledge_is_enough_and_enforced(self) -> None:
+        """With what ``required_knowledge()``/``requires_defense()`` declare, the config passes
+        ``check_attack`` and the attack crafts; with less, both refuse, naming the setting."""
+        attack = self.make()
+        need, needs_defense = attack.required_knowledge(), attack.requires_defense()
+        assert KNOWLEDGE_ORDER[attack.knowledge] <= KNOWLEDGE_ORDER[need]  # class minimum
+        own, benign = torch.randn(3, 5), torch.randn(9, 5)
+        spec = AttackSpec(self.attack.name, None, attack)
+
+        def craft(knowledge: str, knows_defense: bool) -> torch.Tensor:
+            defense = CoordinateMedian()
+            v = view(own, benign, knowledge, knows_defense, defense=defense, f=3)
+            return attack.craft(v).updates
+
+        check_attack(spec, ThreatModel(knowledge=need, knows_defense=needs_defense))
+        rows = craft(need, needs_defense)
+        assert rows.shape == own.shape and bool(torch.isfinite(rows).all())
+        if need == "all":
+            with pytest.raises(ValueError, match="needs threat.knowledge=all"):
+                check_attack(spec, ThreatModel(knowledge="own", knows_defense=True))
+            with pytest.raises(ValueError, match=f"^{self.attack.name}.*threat.knowledge=all"):
+                craft("own", True)
+        if needs_defense:
+            with pytest.raises(ValueError, match="threat.knows_defense=true"):
+                check_attack(spec, ThreatModel(knowledge="all", knows_defense=False))
+            with pytest.raises(ValueError, match=f"^{self.attack.name}.*knows_defense"):
+                craft("all", False)
+
+
+class DataAttackTester:
+    """Subclass with ``attack`` (a :class:`DataAttack`) set; see the module docstring."""
+
+    attack: ClassVar[type[DataAttack]]
+    params: ClassVar[dict[str, Any]] = {}
+
+    def make(self) -> DataAttack:
+        return self.attack(**self.params)
+
+    @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32)])
+    def test_data_attack_contract(self, shape: tuple[int, int, int]) -> None:
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.rand((40, *shape), generator=g), torch.randint(0, 10, (40,), generator=g)
+        x0, y0 = x.clone(), y.clone()
+        attack = self.make()
+        px, py = attack.poison(x, y, 10, torch.Generator().manual_seed(1))
+        again = attack.poison(x, y, 10, torch.Generator().manual_seed(1))
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+        assert px.shape == x.shape and px.dtype == x.dtype and px.device == x.device
+        assert py.shape == y.shape and py.dtype == y.dtype and bool(((0 <= py) & (py < 10)).all())
+        assert torch.equal(px, again[0]) and torch.equal(py, again[1])
+        success = attack.success_set(x, y)
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+        if success is not None:
+            sx, sy = success
+            assert sx.shape[1:] == x.shape[1:] and sx.shape[0] == sy.shape[0] <= x.shape[0]
