@@ -16,13 +16,26 @@ from typing import Any
 import pytest
 from fedpoison_testing import CONF_DIR, compose_config, run_simulation
 
+from fedpoison.attacks.base import DataAttack
+from fedpoison.attacks.catalogue import attack_specs
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.config import ConfigError
 from fedpoison.run import prepare
 
 ATTACKS = sorted(p.stem for p in (Path(CONF_DIR) / "attack").glob("*.yaml"))
-NEEDS_FULL_KNOWLEDGE = {"adaptive", "fang_krum", "fang_trim", "ipm", "min_max", "min_sum"}
-DATA_ATTACKS_WITH_TRIGGER = {"backdoor", "scaling"}  # record a per-round attack success rate
+SPECS = {spec.name: spec for spec in attack_specs()}
+# what each shipped config declares: the knowledge its update attack needs, and whether its data
+# attack has a success set (a triggered test set: a per-round attack success rate is recorded)
+NEEDS_FULL_KNOWLEDGE = {
+    name
+    for name, spec in SPECS.items()
+    if spec.update and spec.update.required_knowledge() == "all"
+}
+DATA_ATTACKS_WITH_TRIGGER = {
+    name
+    for name, spec in SPECS.items()
+    if spec.data and type(spec.data).success_set is not DataAttack.success_set
+}
 
 # --------------------------------------------------------------------------- attack matrix
 MATRIX = ["progress=false", "checkpoint_every=0"]  # 20 clients, 20 rounds, default training

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 import torch
+from attack_tester import AttackTester, DataAttackTester
 from fedpoison_testing import CONF_DIR, compose_config
 from hydra.utils import get_class
 from omegaconf import OmegaConf
@@ -117,16 +118,32 @@ def test_every_registered_rule_has_its_defense_yaml() -> None:
     assert sorted(AGGREGATORS.names()) == sorted(p.stem for p in DEFENSE_YAMLS)
 
 
+def shared_testers(path: Path, base: type) -> list[type]:
+    """The subclasses of the shared tester ``base`` that the test file ``path`` defines."""
+    module = load(path)
+    return [o for o in vars(module).values() if isinstance(o, type) and base in o.__mro__[1:]]
+
+
 @pytest.mark.parametrize("name", AGGREGATORS.names())
 def test_every_registered_rule_has_its_test_file(name: str) -> None:
     """``tests/aggregators/test_<name>.py`` runs the shared :class:`RuleTester` on the rule."""
-    module = load(TESTS / "aggregators" / f"test_{name}.py")
-    testers = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, RuleTester) and obj is not RuleTester
-    ]
-    assert AGGREGATORS.get(name) in [t.rule for t in testers], name
+    found = shared_testers(TESTS / "aggregators" / f"test_{name}.py", RuleTester)
+    assert AGGREGATORS.get(name) in [t.rule for t in found], name
+
+
+@pytest.mark.parametrize(
+    ("registry", "name"),
+    [(UPDATE_ATTACKS, n) for n in UPDATE_ATTACKS.names()]
+    + [(DATA_ATTACKS, n) for n in DATA_ATTACKS.names()],
+    ids=lambda v: v if isinstance(v, str) else v.kind.split()[0],
+)
+def test_every_registered_attack_has_its_test_file(registry: ClassRegistry, name: str) -> None:
+    """``tests/attacks/test_<name>.py`` runs the shared :class:`AttackTester` (update attacks)
+    or :class:`DataAttackTester` (data attacks) on the attack. (The reply attack ``malformed``
+    is exercised end to end by ``test_acceptance_faults.py``.)"""
+    base = AttackTester if registry is UPDATE_ATTACKS else DataAttackTester
+    found = shared_testers(TESTS / "attacks" / f"test_{name}.py", base)
+    assert registry.get(name) in [t.attack for t in found], name
 
 
 @pytest.mark.parametrize("path", ATTACK_YAMLS, ids=lambda p: p.stem)
