@@ -68,7 +68,7 @@ class ClassRegistry(Registry[type[B]]):
     spells its own name; a class that defines a different ``name`` itself is refused.
     """
 
-    def __init__(self, kind: str, base: type[B]) -> None:
+    def __init__(self, kind: str, base: type) -> None:  # type[B] refuses abstract bases
         super().__init__(kind)
         self.base = base
 
