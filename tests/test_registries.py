@@ -1,8 +1,8 @@
 """A name is written once, in its registration: ``register`` names the class, every shipped
 ``conf/defense`` and ``conf/attack`` YAML resolves to the class registered under its stem,
-every registered name has its YAML and its test file (a ``RuleTester`` subclass for the rule),
-and :meth:`ClassRegistry.build` makes rules, pre-aggregators and attacks from every config
-form the CLI accepts."""
+every registered name has its YAML and its test file (with a ``RuleTester`` or
+``AttackTester`` subclass for it), and :meth:`ClassRegistry.build` makes rules,
+pre-aggregators and attacks from every config form the CLI accepts."""
 
 from __future__ import annotations
 
