@@ -11,13 +11,15 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fedpoison.conf import CONF_DIR
-from fedpoison.training.local import LocalTraining
+
+if TYPE_CHECKING:
+    from fedpoison.training.local import LocalTraining
 
 
 class ConfigError(ValueError):
@@ -100,6 +102,8 @@ class TrainingConfig:
 
     def procedure(self) -> LocalTraining:
         """The clients' local procedure these settings describe."""
+        from fedpoison.training.local import LocalTraining  # here: the report reads config
+
         return LocalTraining(
             self.lr,
             self.momentum,

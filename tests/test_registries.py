@@ -31,7 +31,6 @@ from fedpoison.attacks import (
     build_attack,
 )
 from fedpoison.registry import ClassRegistry
-from fedpoison.run import ROOT_KEYS
 
 REGISTRIES: dict[str, ClassRegistry] = {
     "defense": AGGREGATORS,
@@ -210,8 +209,6 @@ def test_the_cli_forms_build() -> None:
     )
     defense_cfg = OmegaConf.to_container(cfg.defense, resolve=True)
     assert isinstance(defense_cfg, dict)
-    for key in ROOT_KEYS:
-        defense_cfg.pop(key, None)
     defense, f = build_defense(defense_cfg)
     assert f is None and defense.name == "nnm+bucketing+clip+krum"
     assert isinstance(defense.rule, Krum) and defense.pre[1].s == 2  # type: ignore[attr-defined]

@@ -49,8 +49,7 @@ def build_attack(cfg: Mapping[str, Any]) -> AttackSpec:
     ``update`` (``None`` or a node building an :class:`UpdateAttack`) and optionally ``reply``
     (a :class:`ReplyAttack`). Each node is built by
     :meth:`~fedpoison.registry.ClassRegistry.build`: a ``_target_`` node (nested ``_target_``
-    nodes are instantiated recursively) or, for ``update``, also a registered name or
-    ``{name: ..., **params}`` (see :data:`CLIENT_BUILT`).
+    nodes are instantiated recursively), a registered name or ``{name: ..., **params}``.
     """
     missing = {"name", "data", "update"} - set(cfg.keys())
     if missing:
@@ -63,20 +62,10 @@ def build_attack(cfg: Mapping[str, Any]) -> AttackSpec:
     )
 
 
-CLIENT_BUILT = ("data", "reply")
-"""Nodes each ClientApp builds again from the config with ``hydra.utils.instantiate``
-(:mod:`fedpoison.clients.app`), so they must be ``_target_`` nodes until it uses
-:meth:`~fedpoison.registry.ClassRegistry.build` too."""
-
-
 def _node(cfg: Mapping[str, Any], key: str, registry: ClassRegistry[B]) -> B | None:
     node = cfg.get(key)
     if node is None:
         return None
-    if key in CLIENT_BUILT and not (isinstance(node, Mapping) and "_target_" in node):
-        raise ValueError(
-            f"attack.{key} must be a _target_ node (the clients build it), got {node!r}"
-        )
     return registry.build(node, f"attack.{key}")
 
 

@@ -1,1 +1,1 @@
-"""The Flower ClientApp (:mod:`fedpoison.clients.app`) and local training (:mod:`fedpoison.training.local`)."""
+"""The one Flower ClientApp every engine runs (:mod:`fedpoison.clients.app`)."""

@@ -19,7 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from hydra.utils import instantiate
 
-from fedpoison.attacks.base import DataAttack, ReplyAttack
+from fedpoison.attacks.base import DATA_ATTACKS, REPLY_ATTACKS, DataAttack, ReplyAttack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.federation import FederationSpec, load_federation
 from fedpoison.privacy.base import Privacy
@@ -77,10 +77,14 @@ class _ClientRuntime:
             spec.federation.num_clients, spec.federation.seed
         )
         self.data_attack: DataAttack | None = (
-            instantiate(spec.data_attack) if spec.data_attack is not None else None
+            None
+            if spec.data_attack is None
+            else DATA_ATTACKS.build(spec.data_attack, "attack.data")
         )
         self.reply_attack: ReplyAttack | None = (
-            instantiate(spec.reply_attack) if spec.reply_attack is not None else None
+            None
+            if spec.reply_attack is None
+            else REPLY_ATTACKS.build(spec.reply_attack, "attack.reply")
         )
         self.privacy = build_privacy(spec.privacy)
 

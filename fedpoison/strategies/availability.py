@@ -36,6 +36,7 @@ class Availability:
                 out[cid] = "dropped out (simulated)"
             elif late and slow < self.straggler_fraction:
                 out[cid] = (
-                    f"straggler missed the deadline ({self.straggler_slowdown:g}x > {self.deadline:g})"
+                    "straggler missed the deadline "
+                    f"({self.straggler_slowdown:g}x > {self.deadline:g})"
                 )
         return out

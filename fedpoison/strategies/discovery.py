@@ -56,6 +56,7 @@ def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
         mapping[reply.metadata.src_node_id] = int(pid)  # type: ignore[arg-type]
     if len(mapping) != expected or sorted(mapping.values()) != list(range(expected)):
         raise RuntimeError(
-            f"discovery found partitions {sorted(mapping.values())[:10]}…, expected 0..{expected - 1}"
+            f"discovery found partitions {sorted(mapping.values())[:10]}…, "
+            f"expected 0..{expected - 1}"
         )
     return mapping

@@ -35,7 +35,8 @@ class RoundReplies:
 def _reason(
     reply: Message, layout: ModelLayout, max_examples: int | None, row: np.ndarray
 ) -> tuple[str | None, int, float]:
-    """``(reason or None, num-examples, train-loss)`` for one reply; its flat weights go to ``row``."""
+    """``(reason or None, num-examples, train-loss)`` for one reply; its flat weights go to
+    ``row``."""
     if reply.has_error():
         reason = reply.error.reason or f"code {reply.error.code}"
         return f"error reply: {reason.splitlines()[0][:200]}", 0, math.nan

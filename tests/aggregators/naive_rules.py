@@ -1,5 +1,5 @@
 """Naive loop transcriptions of the paper formulas shared by several rules' oracle tests
-(REFERENCES D1–D4: Krum, Multi-Krum, Bulyan, the median), written independently of the
+(docs/conventions.md §C7–§C10: Krum, Multi-Krum, Bulyan, the median), written independently of the
 library, and the data helpers of the oracle tests."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Bulyan (REFERENCES D4): the shared rule checks, the sizes at n=100, f=20, the naive oracle,
-its tie conventions and the function's precondition."""
+"""Bulyan (docs/conventions.md §C10): the shared rule checks, the sizes at n=100, f=20, the naive
+oracle, its tie conventions and the function's precondition."""
 
 from __future__ import annotations
 

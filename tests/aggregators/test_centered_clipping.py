@@ -1,5 +1,5 @@
-"""Centered clipping (REFERENCES D6): the shared rule checks, the naive oracle, the centre kept
-across rounds, unanimity within τ and the bounded influence of each row."""
+"""Centered clipping (docs/conventions.md §C12): the shared rule checks, the naive oracle, the
+centre kept across rounds, unanimity within τ and the bounded influence of each row."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""FLTrust (REFERENCES D7): the shared rule checks, the naive oracle, the skipped round, trust
-shares as weights, the output bounded by ‖g_0‖ and unanimity when g_0 agrees."""
+"""FLTrust (docs/conventions.md §C13): the shared rule checks, the naive oracle, the skipped round,
+trust shares as weights, the output bounded by ‖g_0‖ and unanimity when g_0 agrees."""
 
 from __future__ import annotations
 

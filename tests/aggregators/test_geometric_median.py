@@ -1,5 +1,5 @@
-"""Geometric median by smoothed Weiszfeld, RFA (REFERENCES D5): the shared rule checks, the
-golden, the naive oracle, the ``previous`` initialisation as state and its weights."""
+"""Geometric median by smoothed Weiszfeld, RFA (docs/conventions.md §C11): the shared rule checks,
+the golden, the naive oracle, the ``previous`` initialisation as state and its weights."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Krum (REFERENCES D1): the shared rule checks, the golden, the naive oracle, the wrong
+"""Krum (docs/conventions.md §C7): the shared rule checks, the golden, the naive oracle, the wrong
 conventions (n−f−1 neighbours, plain distances) and the function's preconditions."""
 
 from __future__ import annotations

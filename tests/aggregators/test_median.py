@@ -1,5 +1,5 @@
-"""Coordinate-wise median (REFERENCES D2): the shared rule checks, the mean of the two middle
-values (not the lower median), the naive oracle on tie-heavy grids and the order-statistic
+"""Coordinate-wise median (docs/conventions.md §C8): the shared rule checks, the mean of the two
+middle values (not the lower median), the naive oracle on tie-heavy grids and the order-statistic
 bounds."""
 
 from __future__ import annotations

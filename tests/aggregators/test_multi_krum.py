@@ -1,5 +1,5 @@
-"""Multi-Krum (REFERENCES D1): the shared rule checks, the naive oracle, mean (not sum), the
-extremes of ``m`` and its default."""
+"""Multi-Krum (docs/conventions.md §C7): the shared rule checks, the naive oracle, mean (not sum),
+the extremes of ``m`` and its default."""
 
 from __future__ import annotations
 

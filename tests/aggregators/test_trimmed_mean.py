@@ -1,5 +1,5 @@
-"""Coordinate-wise trimmed mean (REFERENCES D3): the shared rule checks, the naive oracle on
-tie-heavy grids, the order-statistic bounds for every ``b``, ``b``/``beta`` and the function's
+"""Coordinate-wise trimmed mean (docs/conventions.md §C9): the shared rule checks, the naive oracle
+on tie-heavy grids, the order-statistic bounds for every ``b``, ``b``/``beta`` and the function's
 preconditions."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The AGR-tailored attack (Shejwalkar & Houmansadr 2021, §IV-B; REFERENCES D10): the shared
-attack checks, the official loop as oracle and the defense it needs."""
+"""The AGR-tailored attack (Shejwalkar & Houmansadr 2021, §IV-B; docs/conventions.md §C21): the
+shared attack checks, the official loop as oracle and the defense it needs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""ALIE: the shared attack checks, z_max table (REFERENCES D8), the formula, statistics sources,
-properties."""
+"""ALIE: the shared attack checks, z_max table (docs/conventions.md §C19), the formula, statistics
+sources, properties."""
 
 from __future__ import annotations
 

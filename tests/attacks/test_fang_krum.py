@@ -1,5 +1,6 @@
-"""Fang et al. 2020 attack on Krum (REFERENCES D11), in delta form: the shared attack checks,
-λ₀ (Eq. 3) and the full- and partial-knowledge searches (Eq. 4: test_fang_krum_partial.py)."""
+"""Fang et al. 2020 attack on Krum (docs/conventions.md §C22), in delta form: the shared attack
+checks, λ₀ (Eq. 3) and the full- and partial-knowledge searches (Eq. 4: test_fang_krum_partial.py).
+"""
 
 from __future__ import annotations
 

@@ -87,8 +87,8 @@ def test_partial_equals_naive_oracle(c: int, d: int, seed: int, offset: float) -
 
 def _c_copies_search(own: torch.Tensor, s: torch.Tensor) -> float:
     """A search that puts ``c`` copies of ``w′_1`` next to the own updates from the start
-    (the reading of Eq. (4) the test below shows to fail), ``f = ⌊(2c−3)/2⌋``, halving from (max pairwise
-    distance + max norm)/√d."""
+    (the reading of Eq. (4) the test below shows to fail), ``f = ⌊(2c−3)/2⌋``, halving from
+    (max pairwise distance + max norm)/√d."""
     c, d = own.shape
     lam = (float(torch.cdist(own, own).max()) + float(own.norm(dim=1).max())) / math.sqrt(d)
     while lam >= LAMBDA_MIN:
@@ -146,6 +146,7 @@ def test_partial_knowledge_raises_krum_error(tmp_path) -> None:
         tmp_path / "partial",
     )["final"]["accuracy"]
     print(
-        f"\n[fang_krum partial] Krum accuracy: no attack {clean:.4f}, partial knowledge {partial:.4f}"
+        f"\n[fang_krum partial] Krum accuracy: no attack {clean:.4f}, "
+        f"partial knowledge {partial:.4f}"
     )
     assert partial < clean - MARGIN

@@ -1,5 +1,5 @@
-"""Fang et al. 2020 attack on trimmed mean / median (REFERENCES D12), in delta form: the shared
-attack checks, the full- and partial-knowledge intervals."""
+"""Fang et al. 2020 attack on trimmed mean / median (docs/conventions.md §C23), in delta form: the
+shared attack checks, the full- and partial-knowledge intervals."""
 
 from __future__ import annotations
 

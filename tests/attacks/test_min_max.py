@@ -1,5 +1,5 @@
-"""Min-Max (Shejwalkar & Houmansadr 2021; REFERENCES D10): the shared attack checks and the
-full and partial reference sets (γ: test_shejwalkar.py)."""
+"""Min-Max (Shejwalkar & Houmansadr 2021; docs/conventions.md §C21): the shared attack checks and
+the full and partial reference sets (γ: test_shejwalkar.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Min-Sum (Shejwalkar & Houmansadr 2021; REFERENCES D10): the shared attack checks and its two
-bounds (γ: test_shejwalkar.py)."""
+"""Min-Sum (Shejwalkar & Houmansadr 2021; docs/conventions.md §C21): the shared attack checks and
+its two bounds (γ: test_shejwalkar.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The γ searches shared by Min-Max and Min-Sum (Shejwalkar & Houmansadr 2021, REFERENCES D10)
-against brute force; the attacks' own tests: test_min_max.py, test_min_sum.py, test_adaptive.py."""
+"""The γ searches shared by Min-Max and Min-Sum (Shejwalkar & Houmansadr 2021, docs/conventions.md
+§C21) against brute force; the attacks' own tests: test_min_max.py, test_min_sum.py,
+test_adaptive.py."""
 
 from __future__ import annotations
 

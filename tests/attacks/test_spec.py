@@ -83,9 +83,8 @@ def test_build_attack_from_dict_and_bad_target() -> None:
         build_attack({"name": "x"})
     by_name = build_attack({"name": "x", "data": None, "update": {"name": "ipm", "epsilon": 3}})
     assert isinstance(by_name.update, IPM) and by_name.update.epsilon == 3.0
-    for key in ("data", "reply"):  # the ClientApp rebuilds these with hydra: _target_ only
-        with pytest.raises(ValueError, match=f"attack.{key} must be a _target_ node"):
-            build_attack({"name": "x", "data": None, "update": None, key: "backdoor"})
+    named = build_attack({"name": "x", "data": "label_flip", "update": None, "reply": "malformed"})
+    assert type(named.data).__name__ == "LabelFlip" and type(named.reply).__name__ == "Malformed"
 
 
 def test_check_attack_knowledge_message() -> None:
