@@ -66,6 +66,13 @@ def matrices(draw, min_rows_for_f=lambda f: max(4 * f + 3, f + 4), fs=None):
     return loc + scale * torch.randn(n, d, generator=g, dtype=torch.float64), f
 
 
+def with_byzantine_rows(x: torch.Tensor, f: int, values: list[float]) -> torch.Tensor:
+    """A copy of ``x`` whose first ``f`` rows are replaced by ``values`` (row-major)."""
+    y = x.clone()
+    y[:f] = torch.tensor(values, dtype=x.dtype)[: f * x.shape[1]].reshape(f, x.shape[1])
+    return y
+
+
 def declared(prop: str, value: bool = True) -> Callable[[Callable], Callable]:
     """Mark a check as run only for rules whose class sets ``prop`` to ``value``."""
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive_rules import close, normal, rows, seeds
-from rule_tester import RuleTester, context, data, matrices
+from rule_tester import RuleTester, context, data, matrices, with_byzantine_rows
 
 import fedpoison.aggregators as agg
 from fedpoison.aggregators.centered_clipping import CenteredClipping
@@ -87,8 +87,7 @@ def test_each_row_moves_the_aggregate_by_at_most_tau_over_n(case, byzantine, tau
     """With L = 1, f rows changed arbitrarily move the result by at most 2fτ/n."""
     x, f = case
     n = x.shape[0]
-    y = x.clone()
-    y[:f] = torch.tensor(byzantine, dtype=x.dtype)[: f * x.shape[1]].reshape(f, x.shape[1])
+    y = with_byzantine_rows(x, f, byzantine)
     center = x.mean(dim=0)
     moved = agg.centered_clipping(x, center, tau=tau) - agg.centered_clipping(y, center, tau=tau)
     assert float(moved.norm()) <= 2 * f * tau / n * (1 + 1e-9) + 1e-12

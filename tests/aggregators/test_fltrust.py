@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive_rules import close, normal, rows, seeds
-from rule_tester import RuleTester, context, data, matrices
+from rule_tester import RuleTester, context, data, matrices, with_byzantine_rows
 
 import fedpoison.aggregators as agg
 from fedpoison.aggregators.fltrust import FLTrust
@@ -71,8 +71,7 @@ def test_fltrust_weights_are_trust_shares() -> None:
 )
 def test_fltrust_output_never_exceeds_the_server_update_norm(case, byzantine) -> None:
     x, f = case
-    y = x.clone()
-    y[:f] = torch.tensor(byzantine, dtype=x.dtype)[: f * x.shape[1]].reshape(f, x.shape[1])
+    y = with_byzantine_rows(x, f, byzantine)
     g0 = x[-1]
     assert float(agg.fltrust(y, g0).norm()) <= float(g0.norm()) * (1 + 1e-9)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rule_tester import RuleTester, matrices
+from rule_tester import RuleTester, matrices, with_byzantine_rows
 
 from fedpoison.aggregators import norm_clipping
 from fedpoison.aggregators.norm_clipping import NormClipping
@@ -27,7 +26,6 @@ def test_each_row_moves_the_aggregate_by_at_most_tau_over_n(case, byzantine, tau
     """f rows changed arbitrarily move the result by at most 2fτ/n."""
     x, f = case
     n = x.shape[0]
-    y = x.clone()
-    y[:f] = torch.tensor(byzantine, dtype=x.dtype)[: f * x.shape[1]].reshape(f, x.shape[1])
+    y = with_byzantine_rows(x, f, byzantine)
     moved = norm_clipping(x, tau) - norm_clipping(y, tau)
     assert float(moved.norm()) <= 2 * f * tau / n * (1 + 1e-9) + 1e-12
