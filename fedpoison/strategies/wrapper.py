@@ -270,7 +270,8 @@ class Adversary(Strategy):
             for name, record in reply.content.items():
                 if isinstance(record, MetricRecord) and weight_key in record:
                     content[name] = MetricRecord({**dict(record.items()), weight_key: count})
-        out = copy.copy(reply)
+        out = copy.copy(reply)  # same metadata (read-only here), new content
+        out.__dict__.pop("_object_id", None)  # never inherit a cached Flower object id
         out.content = RecordDict(content)
         return out
 

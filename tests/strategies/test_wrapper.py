@@ -9,7 +9,8 @@ once on Flower's own ``run_simulation`` (Ray; marked ``ray`` and ``slow``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pytest
@@ -26,7 +27,15 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
-from flwr.serverapp.strategy import FedAvg, Strategy
+from flwr.serverapp.strategy import (
+    Bulyan,
+    FedAvg,
+    FedMedian,
+    FedTrimmedAvg,
+    Krum,
+    MultiKrum,
+    Strategy,
+)
 
 import fedpoison
 from fedpoison.attacks.alie import ALIE
@@ -268,6 +277,7 @@ def _model() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
 
 
+@functools.cache
 def _digits(partition: int) -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
@@ -299,12 +309,14 @@ def train(msg: Message, context: Context) -> Message:
     return Message(content=content, reply_to=msg)
 
 
-def _server_app(attack: UpdateAttack | str | None, out: dict) -> ServerApp:
+def _server_app(
+    attack: UpdateAttack | str | None, out: dict, make: Callable[[], Strategy] | None = None
+) -> ServerApp:
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy: Strategy = FedAvg(fraction_evaluate=0.0)
+        strategy: Strategy = make() if make is not None else FedAvg(fraction_evaluate=0.0)
         if attack is not None:
             strategy = out["adversary"] = fedpoison.Adversary(
                 strategy, attack=attack, num_malicious=2, seed=0
@@ -333,9 +345,15 @@ def _check(clean: dict, attacked: dict, sign_flip: bool) -> None:
         assert (attacked["final"] - clean["final"]).norm() > moved
 
 
-def _inline(attack: UpdateAttack | str | None) -> dict:
+def _inline(attack: UpdateAttack | str | None, make: Callable[[], Strategy] | None = None) -> dict:
+    """One run on fedpoison's in-process grid (one torch thread, as engine=inline uses)."""
     out: dict = {}
-    _server_app(attack, out)(InlineGrid(client_app, NUM_NODES), server_context())
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _server_app(attack, out, make)(InlineGrid(client_app, NUM_NODES), server_context())
+    finally:
+        torch.set_num_threads(previous)
     return out
 
 
@@ -346,6 +364,24 @@ def test_end_to_end_on_the_in_process_grid() -> None:
     _check(clean, flipped, sign_flip=True)
     assert _inline("sign_flip")["adversary"].malicious_nodes == flipped["adversary"].malicious_nodes
     _check(clean, _inline(ALIE()), sign_flip=False)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Krum(fraction_evaluate=0.0, num_malicious_nodes=2),
+        lambda: MultiKrum(fraction_evaluate=0.0, num_malicious_nodes=2, num_nodes_to_select=3),
+        lambda: FedTrimmedAvg(fraction_evaluate=0.0, beta=0.34),
+        lambda: FedMedian(fraction_evaluate=0.0),
+        lambda: Bulyan(fraction_evaluate=0.0, num_malicious_nodes=0),
+    ],
+    ids=["Krum", "MultiKrum", "FedTrimmedAvg", "FedMedian", "Bulyan"],
+)
+def test_wraps_flowers_robust_strategies(make: Callable[[], Strategy]) -> None:
+    clean, attacked = _inline(None, make), _inline(ALIE(), make)
+    assert [len(h["malicious_replies"]) for h in attacked["adversary"].history] == [2, 2]
+    assert torch.isfinite(attacked["final"]).all()
+    assert not torch.equal(clean["final"], attacked["final"])
 
 
 @pytest.mark.ray
