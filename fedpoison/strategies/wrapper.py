@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from logging import INFO
+from logging import INFO, WARNING
 from typing import Any
 
 import torch
@@ -206,12 +206,19 @@ class Adversary(Strategy):
         out = []
         for reply in sorted(received, key=lambda r: r.metadata.src_node_id):
             record = None if reply.has_error() else reply.content.get(key)
-            if not isinstance(record, ArrayRecord):
-                continue
             try:
-                out.append((reply, flatten(record, layout)))
-            except (ValueError, TypeError, KeyError):
-                continue  # malformed: the wrapped strategy decides what to do with it
+                if not isinstance(record, ArrayRecord):
+                    raise TypeError(f"no ArrayRecord under {key!r}")
+                flat = flatten(record, layout)
+                if not bool(torch.isfinite(flat).all()):
+                    raise ValueError("non-finite weights")
+            except (ValueError, TypeError, KeyError) as exc:
+                # unusable: left out of the view; the wrapped strategy decides what to do
+                node = reply.metadata.src_node_id
+                if node in self.malicious_nodes and not reply.has_error():
+                    log(WARNING, "Adversary: malicious node %d's reply is unusable: %s", node, exc)
+                continue
+            out.append((reply, flat))
         return out
 
     def _attack(self, server_round: int, received: list[Message]) -> dict[int, Message]:

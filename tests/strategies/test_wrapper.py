@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -197,6 +198,28 @@ def test_crafted_counts_replace_num_examples_and_own_knowledge_hides_benign() ->
     assert by_node[2].content["metrics"]["num-examples"] == 10
     assert torch.equal(_flat(by_node[1]), flatten(GLOBAL, LAYOUT))
     assert seen[0].benign is None and seen[0].num_participants == 2
+
+
+def test_unusable_replies_are_left_out_of_the_view_and_passed_on() -> None:
+    seen: list[AdversaryView] = []
+
+    class Spy(SignFlip):
+        def craft(self, view: AdversaryView) -> MaliciousReplies:
+            seen.append(view)
+            return super().craft(view)
+
+    adversary, inner = _wrap(Spy(), [1, 4])
+    nan = _reply(2, math.nan)
+    wrong = _reply(3, 1.0)
+    wrong.content["arrays"] = ArrayRecord({"w": Array(np.zeros(2, np.float32))})
+    broken = _reply(4, 1.0)
+    broken.content["arrays"] = ArrayRecord({"b": Array(np.zeros(3, np.float32))})
+    replies = [_reply(1, 1.0), nan, wrong, broken, _reply(5, 0.5)]
+    adversary.aggregate_train(1, replies)
+    assert seen[0].num_participants == 2 and seen[0].num_malicious == 1
+    got = inner.received[0]
+    assert all(got[i] is replies[i] for i in (1, 2, 3, 4))  # passed on untouched
+    assert adversary.history == [{"round": 1, "malicious_replies": [1]}]
 
 
 def test_sign_flip_by_name_negates_the_delta() -> None:
