@@ -13,10 +13,11 @@ from __future__ import annotations
 import io
 import math
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"  # format version 1.0: 2-byte little-endian header length
 
@@ -68,3 +69,18 @@ def to_record(state: dict[str, torch.Tensor]) -> ArrayRecord:
 def to_state_dict(record: ArrayRecord) -> dict[str, torch.Tensor]:
     """A torch ``state_dict`` of ``record``; tensors are copies (safe to train on)."""
     return {name: torch.from_numpy(decode(record[name]).copy()) for name in record}
+
+
+R = TypeVar("R", ArrayRecord, MetricRecord, ConfigRecord)
+
+
+def record_of(content: RecordDict, key: str, kind: type[R]) -> R:
+    """``content[key]`` as the ``kind`` of record it must be; ``TypeError`` otherwise.
+
+    (``RecordDict.array_records`` and its siblings type the lookup too, but rebuild a dict of
+    every entry on each call: ~12 µs against 0.5 µs, per client and message.)
+    """
+    record = content[key]
+    if not isinstance(record, kind):
+        raise TypeError(f"{key!r} is a {type(record).__name__}, not a {kind.__name__}")
+    return record

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -18,22 +18,11 @@ from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 
 from fedpoison.attacks.base import REPLY_ATTACKS, ReplyAttack
 from fedpoison.protocol import NUM_EXAMPLES
-
-_R = TypeVar("_R", ArrayRecord, MetricRecord)
-
-
-def _record(content: RecordDict, key: str, kind: type[_R]) -> _R:
-    """``content[key]``, which an honest reply holds as a ``kind``."""
-    record = content[key]
-    if not isinstance(record, kind):
-        raise TypeError(
-            f"malformed attack: {key!r} is a {type(record).__name__}, not {kind.__name__}"
-        )
-    return record
+from fedpoison.records import record_of
 
 
 def _arrays(content: RecordDict) -> dict[str, np.ndarray]:
-    record = _record(content, "arrays", ArrayRecord)
+    record = record_of(content, "arrays", ArrayRecord)
     return {k: np.array(record[k].numpy()) for k in record}
 
 
@@ -42,7 +31,7 @@ def _with_arrays(content: RecordDict, arrays: dict[str, np.ndarray]) -> RecordDi
 
 
 def _with_count(content: RecordDict, value: float) -> RecordDict:
-    metrics = dict(_record(content, "metrics", MetricRecord))
+    metrics = dict(record_of(content, "metrics", MetricRecord))
     metrics[NUM_EXAMPLES] = value
     return RecordDict({**content, "metrics": MetricRecord(metrics)})
 

@@ -29,7 +29,7 @@ from fedpoison.protocol import (
     SERVER_ROUND,
     TRAIN_LOSS,
 )
-from fedpoison.records import to_record, to_state_dict
+from fedpoison.records import record_of, to_record, to_state_dict
 from fedpoison.seeding import DATA_ATTACK, PRIVACY, REPLY_ATTACK, TRAINING, torch_generator
 from fedpoison.training.local import LocalTraining, evaluate
 
@@ -124,9 +124,9 @@ class _ClientRuntime:
     def train(self, content: RecordDict, pid: int) -> RecordDict:
         """Client ``pid``'s reply to a train message: its trained weights and example count
         (corrupted by the reply attack when ``pid`` is malicious and the adversary acts)."""
-        config = content.config_records["config"]
+        config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
-        self.load(content.array_records["arrays"])
+        self.load(record_of(content, "arrays", ArrayRecord))
         x, y = self.local_data(pid, server_round)
         seed = self.spec.federation.seed
         loss = self.privacy.train(
@@ -151,7 +151,7 @@ class _ClientRuntime:
 
     def evaluate(self, content: RecordDict, pid: int) -> RecordDict:
         """Client ``pid``'s local accuracy and loss of the received model."""
-        self.load(content.array_records["arrays"])
+        self.load(record_of(content, "arrays", ArrayRecord))
         x, y = self.fed.client_data(pid)
         loss, acc = evaluate(self.model, x, y, self.device)
         metrics = MetricRecord({NUM_EXAMPLES: len(y), "loss": loss, "accuracy": acc})

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from flwr.app import ArrayRecord, Context, Message
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message
 from flwr.clientapp.typing import Mod
 
 from fedpoison.aggregators._linalg import clip_factors
 from fedpoison.privacy.accounting import Release
 from fedpoison.privacy.base import DifferentialPrivacy, Setting, positive
 from fedpoison.protocol import PARTITION_ID, SERVER_ROUND
+from fedpoison.records import record_of
 from fedpoison.seeding import PRIVACY, torch_generator
 from fedpoison.training.flat import ModelLayout, flatten, unflatten
 
@@ -94,16 +95,16 @@ class LocalDPMod:
         reply = call_next(msg, context)
         if msg.metadata.message_type != "train" or reply.has_error():
             return reply
-        sent = reply.content.array_records.get("arrays")
-        if sent is None:
+        sent = reply.content.get("arrays")
+        if not isinstance(sent, ArrayRecord):
             return reply  # no (readable) arrays: the server's validation rejects the reply
-        server_round = int(msg.content.config_records["config"][SERVER_ROUND])  # type: ignore[arg-type]
+        server_round = int(record_of(msg.content, "config", ConfigRecord)[SERVER_ROUND])  # type: ignore[arg-type]
         gen = torch_generator(
             self.seed, PRIVACY, server_round, int(context.node_config[PARTITION_ID])
         )
         try:
             noisy = privatise(
-                msg.content.array_records["arrays"],
+                record_of(msg.content, "arrays", ArrayRecord),
                 sent,
                 self.clip_norm,
                 self.noise_multiplier,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-from flwr.app import Message, RecordDict
+from flwr.app import Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
 from fedpoison.protocol import PARTITION_ID
+from fedpoison.records import record_of
 
 
 @runtime_checkable
@@ -52,7 +53,7 @@ def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
             raise RuntimeError(
                 f"node {reply.metadata.src_node_id} failed discovery: {reply.error.reason}"
             )
-        pid = reply.content.metric_records["metrics"][PARTITION_ID]
+        pid = record_of(reply.content, "metrics", MetricRecord)[PARTITION_ID]
         mapping[reply.metadata.src_node_id] = int(pid)  # type: ignore[arg-type]
     if len(mapping) != expected or sorted(mapping.values()) != list(range(expected)):
         raise RuntimeError(
