@@ -1,1 +1,2 @@
-"""The one Flower adapter: RobustStrategy (+ adversary stage, FLTrust server step)."""
+"""Flower server-side adapters: ``RobustStrategy`` (plan → replies → round → record) and the
+``Adversary`` wrapper that attacks through any Flower ``Strategy``."""
