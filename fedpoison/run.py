@@ -20,7 +20,13 @@ from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.clients.app import ClientSpec, build_privacy
-from fedpoison.config import ConfigError, FederationConfig, RobustnessConfig, validate
+from fedpoison.config import (
+    ConfigError,
+    FederationConfig,
+    RobustnessConfig,
+    first_line,
+    validate,
+)
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
 from fedpoison.privacy import Privacy, Setting
@@ -63,11 +69,11 @@ def _container(node: Any) -> Any:
 
 
 def _root_message(exc: BaseException) -> str:
-    """First line of the innermost cause (Hydra wraps the builder's own error)."""
+    """:func:`first_line` of the innermost cause (Hydra wraps the builder's own error), without
+    the quotes a ``KeyError`` puts around its message."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    text = str(exc).strip().strip("'\"")
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc).strip("'\"") or type(exc).__name__
 
 
 def resolve_device(name: str) -> torch.device:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from fedpoison.aggregators.pipeline import Defense
-from fedpoison.attacks.base import UpdateAttack
+from fedpoison.attacks.base import MaliciousReplies, UpdateAttack
 from fedpoison.attacks.spec import build_view
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.seeding import ADVERSARY, torch_generator
@@ -28,13 +28,43 @@ class AdversaryOutcome:
 
 @dataclass
 class AdversaryStage:
-    """Applies ``attack`` to the malicious rows of each round the threat model makes active."""
+    """Applies ``attack`` to the malicious rows of each round the threat model makes active.
+
+    ``defense`` is the server's defense when the adversary may know it (``None`` around a
+    strategy that is not a fedpoison defense, e.g. in :class:`~fedpoison.Adversary`).
+    """
 
     attack: UpdateAttack
     threat: ThreatModel
-    defense: Defense
+    defense: Defense | None
     server_lr: float
     seed: int
+
+    def craft(
+        self,
+        updates: torch.Tensor,
+        malicious: torch.Tensor,
+        global_weights: torch.Tensor,
+        f: int | None,
+        server_round: int,
+    ) -> MaliciousReplies | None:
+        """The attack's rows for the ``malicious`` (boolean mask) rows of ``updates``, from the
+        view the threat model grants; ``None`` when the adversary does not act this round or
+        no row is malicious. Inputs are not modified."""
+        if not self.threat.active(server_round) or not bool(malicious.any()):
+            return None
+        view = build_view(
+            own=updates[malicious],
+            benign=updates[~malicious],
+            threat=self.threat,
+            global_weights=global_weights,
+            server_lr=self.server_lr,
+            generator=torch_generator(self.seed, ADVERSARY, server_round, device=updates.device),
+            defense=None if self.defense is None else self.defense.rule,
+            f=f,
+            server_round=server_round,
+        )
+        return self.attack.craft(view)
 
     def __call__(
         self,
@@ -45,21 +75,10 @@ class AdversaryStage:
         f: int,
         server_round: int,
     ) -> AdversaryOutcome:
-        """``malicious`` is a boolean mask over the rows; inputs are not modified."""
-        if not self.threat.active(server_round) or not bool(malicious.any()):
+        """``updates`` with the malicious rows (and counts) replaced; inputs are not modified."""
+        crafted = self.craft(updates, malicious, global_weights, f, server_round)
+        if crafted is None:
             return AdversaryOutcome(updates, num_examples)
-        view = build_view(
-            own=updates[malicious],
-            benign=updates[~malicious],
-            threat=self.threat,
-            global_weights=global_weights,
-            server_lr=self.server_lr,
-            generator=torch_generator(self.seed, ADVERSARY, server_round, device=updates.device),
-            defense=self.defense.rule,
-            f=f,
-            server_round=server_round,
-        )
-        crafted = self.attack.craft(view)
         out = updates.clone()
         out[malicious] = crafted.updates.to(dtype=updates.dtype, device=updates.device)
         counts = num_examples.clone()

@@ -159,20 +159,30 @@ def check_defense(defense: Defense, n: int, f: int, sampled: int) -> None:
 
 
 def attacked_updates(
-    plan: RoundPlan, rows: Rows, malicious: torch.Tensor, f: int, server: ServerPipeline
+    plan: RoundPlan,
+    rows: Rows,
+    malicious: torch.Tensor,
+    f: int,
+    server: ServerPipeline,
+    global_weights: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(Δ (n, d), example counts (n,))`` on the server's device, the adversary's rows in."""
+    """``(Δ (n, d), example counts (n,))`` on the server's device, the adversary's rows in;
+    ``global_weights`` is ``plan.global_flat`` on that device."""
     updates = update_matrix(rows.weights, plan.global_flat).to(server.device)
     counts = torch.tensor(rows.num_examples, dtype=torch.float64, device=server.device)
     if server.adversary is None:
         return updates, counts
-    global_flat = plan.global_flat.to(server.device)
-    attacked = server.adversary(updates, counts, malicious, global_flat, f, plan.server_round)
+    attacked = server.adversary(updates, counts, malicious, global_weights, f, plan.server_round)
     return attacked.updates, attacked.num_examples
 
 
 def round_context(
-    plan: RoundPlan, rows: Rows, counts: torch.Tensor, f: int, server: ServerPipeline
+    plan: RoundPlan,
+    rows: Rows,
+    counts: torch.Tensor,
+    f: int,
+    server: ServerPipeline,
+    global_weights: torch.Tensor,
 ) -> RoundContext:
     """What the rule is told: ``f``, ids, counts, its generator, the server update."""
     server_update = None
@@ -185,7 +195,7 @@ def round_context(
         num_examples=counts,
         generator=torch_generator(server.seed, DEFENSE, plan.server_round, device=server.device),
         server_update=server_update,
-        global_weights=plan.global_flat.to(server.device),
+        global_weights=global_weights,
         server_round=plan.server_round,
     )
 
@@ -199,12 +209,17 @@ def defend(defense: Defense, updates: torch.Tensor, ctx: RoundContext) -> Aggreg
         raise SkipRound(f"{defense.name} failed: {exc}") from None
 
 
-def step(plan: RoundPlan, aggregate: torch.Tensor, n: int, server: ServerPipeline) -> torch.Tensor:
+def step(
+    plan: RoundPlan,
+    aggregate: torch.Tensor,
+    n: int,
+    server: ServerPipeline,
+    global_weights: torch.Tensor,
+) -> torch.Tensor:
     """Central-DP noise, then ``w ← w + η·aggregate``; :class:`SkipRound` if not finite."""
     noise = torch_generator(server.seed, PRIVACY, plan.server_round, device=server.device)
     noisy = server.privacy.noise(aggregate, n, noise)
-    global_flat = plan.global_flat.to(server.device)
-    new_global = global_flat + server.server_lr * noisy.to(global_flat.dtype)
+    new_global = global_weights + server.server_lr * noisy.to(global_weights.dtype)
     if not all_finite(new_global):
         raise SkipRound(f"{server.defense.name} produced a non-finite aggregate")
     return new_global
@@ -218,15 +233,16 @@ def aggregate_round(
     record = new_record(plan, rows, got, participation)
     pool = participation.malicious
     malicious = torch.tensor([cid in pool for cid in rows.client_ids], dtype=torch.bool)
+    global_weights = plan.global_flat.to(server.device)  # once per round, not per stage
     try:
         check_defense(server.defense, record.participants, record.f, len(plan.sampled))
         updates, counts = attacked_updates(
-            plan, rows, malicious.to(server.device), record.f, server
+            plan, rows, malicious.to(server.device), record.f, server, global_weights
         )
         updates, privacy_info = server.privacy.clip(updates)  # every row the server receives
-        ctx = round_context(plan, rows, counts, record.f, server)
+        ctx = round_context(plan, rows, counts, record.f, server, global_weights)
         result = defend(server.defense, updates, ctx)
-        new_global = step(plan, result.aggregate, record.participants, server)
+        new_global = step(plan, result.aggregate, record.participants, server, global_weights)
     except SkipRound as skip:
         if not server.replies.skip_invalid_rounds:
             raise RoundError(

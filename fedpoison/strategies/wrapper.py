@@ -20,11 +20,12 @@ from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
 from fedpoison.attacks import UPDATE_ATTACKS, UpdateAttack
-from fedpoison.attacks.base import MaliciousReplies
-from fedpoison.attacks.spec import AttackSpec, build_view, check_attack
+from fedpoison.attacks.spec import AttackSpec, check_attack
 from fedpoison.attacks.threat import KNOWLEDGE_ORDER, Knowledge, ThreatModel
+from fedpoison.finite import all_finite
 from fedpoison.protocol import NUM_EXAMPLES
-from fedpoison.seeding import ADVERSARY, MALICIOUS_POOL, numpy_rng, torch_generator
+from fedpoison.seeding import MALICIOUS_POOL, numpy_rng
+from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.training.flat import ModelLayout, flatten, unflatten
 
 
@@ -120,8 +121,8 @@ class Adversary(Strategy):
                 "wrapped Flower strategy is not; choose an attack that does not need it"
             )
         self.num_malicious = num_malicious
-        self.server_lr = float(server_lr)
         self.seed = int(seed)
+        self._stage = AdversaryStage(self.attack, self.threat, None, float(server_lr), self.seed)
         self.malicious_nodes: frozenset[int] = frozenset(int(i) for i in malicious or ())
         self.history: list[dict[str, Any]] = []
         self._global: ArrayRecord | None = None
@@ -198,10 +199,10 @@ class Adversary(Strategy):
         picks = numpy_rng(self.seed, MALICIOUS_POOL).choice(len(ids), self.num_malicious, False)
         self.malicious_nodes = frozenset(ids[int(i)] for i in picks)
 
-    def _usable(self, received: list[Message]) -> list[tuple[Message, torch.Tensor]]:
+    def _usable(
+        self, received: list[Message], layout: ModelLayout
+    ) -> list[tuple[Message, torch.Tensor]]:
         """``(reply, flat model)`` of each reply the adversary can decode, ascending node id."""
-        assert self._global is not None
-        layout = ModelLayout.of(self._global)
         key = self._arrays_key
         out = []
         for reply in sorted(received, key=lambda r: r.metadata.src_node_id):
@@ -210,7 +211,7 @@ class Adversary(Strategy):
                 if not isinstance(record, ArrayRecord):
                     raise TypeError(f"no ArrayRecord under {key!r}")
                 flat = flatten(record, layout)
-                if not bool(torch.isfinite(flat).all()):
+                if not all_finite(flat):
                     raise ValueError("non-finite weights")
             except (ValueError, TypeError, KeyError) as exc:
                 # unusable: left out of the view; the wrapped strategy decides what to do
@@ -227,15 +228,16 @@ class Adversary(Strategy):
             r.metadata.src_node_id in self.malicious_nodes and not r.has_error() for r in received
         ):
             return {}
-        usable = self._usable(received)
+        layout = ModelLayout.of(self._global)
+        usable = self._usable(received, layout)
         bad = [r.metadata.src_node_id in self.malicious_nodes for r, _ in usable]
         if not any(bad):
             return {}
-        layout = ModelLayout.of(self._global)
         global_weights = flatten(self._global, layout)
         deltas = torch.stack([w for _, w in usable]) - global_weights
-        mask = torch.tensor(bad)
-        crafted = self._craft(server_round, deltas, mask, global_weights)
+        crafted = self._stage.craft(deltas, torch.tensor(bad), global_weights, None, server_round)
+        if crafted is None:
+            return {}
         replies = [r for (r, _), b in zip(usable, bad, strict=True) if b]
         counts = crafted.num_examples
         return {
@@ -246,27 +248,6 @@ class Adversary(Strategy):
             )
             for j, reply in enumerate(replies)
         }
-
-    def _craft(
-        self,
-        server_round: int,
-        deltas: torch.Tensor,
-        malicious: torch.Tensor,
-        global_weights: torch.Tensor,
-    ) -> MaliciousReplies:
-        """``attack.craft`` on the view the threat model grants for this round."""
-        view = build_view(
-            own=deltas[malicious],
-            benign=deltas[~malicious],
-            threat=self.threat,
-            global_weights=global_weights,
-            server_lr=self.server_lr,
-            generator=torch_generator(self.seed, ADVERSARY, server_round),
-            defense=None,
-            f=None,
-            server_round=server_round,
-        )
-        return self.attack.craft(view)
 
     def _replace(self, reply: Message, arrays: ArrayRecord, count: int | None) -> Message:
         """A copy of ``reply`` whose content has ``arrays`` (and ``count`` examples)."""
