@@ -1,24 +1,52 @@
 """fedpoison: federated-learning poisoning attacks and robust aggregation on Flower.
 
-``fedpoison.Adversary`` (:class:`fedpoison.strategies.wrapper.Adversary`) wraps any Flower
-strategy as the colluding adversary. It is imported on first use, so that importing a light
-module (``fedpoison.report``, ``fedpoison.config``) does not import torch or Flower.
+The library API, for a Flower app of your own (README: "Use fedpoison in your own Flower
+app"):
+
+- :class:`RobustStrategy` — a Flower ``Strategy`` aggregating with a robust rule from
+  :mod:`fedpoison.aggregators` (``Krum()``, ``TrimmedMean()``, ``FLTrust()``, ...).
+- :class:`Adversary` — wraps any Flower ``Strategy`` as the colluding adversary running an
+  update attack from :mod:`fedpoison.attacks` (``ALIE()``, ``IPM()``, ``MinMax()``, ...).
+- :class:`RootTrainer` — FLTrust's server update from the server's own root data.
+- :class:`LocalTraining` — the local SGD procedure (the root trainer's, the CLI clients').
+- :class:`ReplyPolicy` — what a ``RobustStrategy`` does with unusable replies.
+
+They are imported on first use, so that importing a light module (``fedpoison.report``,
+``fedpoison.config``) does not import torch or Flower.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fedpoison.strategies.fltrust_root import RootTrainer
+    from fedpoison.strategies.robust import RobustStrategy
+    from fedpoison.strategies.round import ReplyPolicy
     from fedpoison.strategies.wrapper import Adversary
+    from fedpoison.training.local import LocalTraining
 
 __version__ = "0.1.0"
-__all__ = ["Adversary", "__version__"]
+
+_PUBLIC = {
+    "Adversary": "fedpoison.strategies.wrapper",
+    "LocalTraining": "fedpoison.training.local",
+    "ReplyPolicy": "fedpoison.strategies.round",
+    "RobustStrategy": "fedpoison.strategies.robust",
+    "RootTrainer": "fedpoison.strategies.fltrust_root",
+}
+__all__ = [
+    "Adversary",
+    "LocalTraining",
+    "ReplyPolicy",
+    "RobustStrategy",
+    "RootTrainer",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Adversary":
-        from fedpoison.strategies.wrapper import Adversary
-
-        return Adversary
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'fedpoison' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from flwr.app import ArrayRecord, Context
+from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 from omegaconf import OmegaConf
 
@@ -28,7 +28,6 @@ from fedpoison.outputs import write_outputs
 from fedpoison.records import to_record
 from fedpoison.run import Simulation
 from fedpoison.strategies.record import RoundRecord
-from fedpoison.strategies.robust import RobustStrategy
 from fedpoison.strategies.round import RoundError, ServerPipeline
 
 FINAL_KEYS = ("accuracy", "loss", "asr", "epsilon", "delta")
@@ -127,15 +126,21 @@ def _results(
     return results
 
 
-def _server_app(strategy: RobustStrategy, initial: ArrayRecord, sim: Simulation) -> ServerApp:
-    """The ServerApp that runs ``strategy`` from ``initial``."""
+def _server_app(initial: ArrayRecord, sim: Simulation) -> ServerApp:
+    """The ServerApp that runs the simulation's strategy from ``initial``."""
     app = ServerApp()
     num_rounds, timeout = int(sim.cfg.num_rounds), float(sim.cfg.federation.timeout)
+    train_config = ConfigRecord(sim.procedure.to_config())
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy.start(
-            grid, initial, num_rounds=num_rounds, timeout=timeout, evaluate_fn=sim.evaluator
+        sim.strategy.start(
+            grid,
+            initial,
+            num_rounds=num_rounds,
+            timeout=timeout,
+            train_config=train_config,
+            evaluate_fn=sim.evaluator,
         )
 
     return app
@@ -165,26 +170,22 @@ def execute(
     recorder = RunRecorder(
         run_dir,
         _results(sim, config, choices, checkpoint),
-        sim.server,
+        sim.robust.server,
         int(sim.cfg.num_rounds),
         int(sim.cfg.checkpoint_every),
         lambda: before + time.perf_counter() - started,
         on_round,
     )
-    strategy = RobustStrategy(
-        participation=sim.participation,
-        server=sim.server,
-        procedure=sim.procedure,
-        recorder=recorder,
-    )
+    strategy = sim.robust
+    strategy.recorder = recorder
     initial = to_record(sim.federation.new_model().state_dict())
     if checkpoint:
-        sim.server.load_state_dict(checkpoint)
+        strategy.load_state_dict(checkpoint)
         initial, strategy.first_round = checkpoint["arrays"], checkpoint["round"] + 1
     if on_start is not None:
         on_start(strategy.first_round)
     if strategy.first_round <= recorder.num_rounds:
-        _run_engine(sim, _server_app(strategy, initial, sim), recorder)
+        _run_engine(sim, _server_app(initial, sim), recorder)
     recorder.complete()
     return recorder.results
 

@@ -2,8 +2,10 @@
 
 :func:`prepare` turns the composed Hydra config into a :class:`Simulation` and fails with a
 :class:`~fedpoison.config.ConfigError` (one line: what to change) for anything impossible.
-Running it is :func:`fedpoison.execute.execute`; the no-attack baselines are
-:mod:`fedpoison.baselines`.
+The server side is built from the public library pieces a Flower user composes: a
+:class:`~fedpoison.strategies.robust.RobustStrategy`, wrapped in :class:`fedpoison.Adversary`
+when the attack crafts updates. Running it is :func:`fedpoison.execute.execute`; the no-attack
+baselines are :mod:`fedpoison.baselines`.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from fedpoison.config import (
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
 from fedpoison.privacy import Privacy, Setting
-from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.evaluation import ServerEvaluator
 from fedpoison.strategies.fltrust_root import RootTrainer
 from fedpoison.strategies.plan import Participation
-from fedpoison.strategies.round import ReplyPolicy, ServerPipeline
+from fedpoison.strategies.robust import RobustStrategy
+from fedpoison.strategies.round import ReplyPolicy
+from fedpoison.strategies.wrapper import Adversary
 from fedpoison.training.local import LocalTraining
 
 
@@ -48,9 +51,10 @@ class Simulation:
         federation: data, partitions and the model constructor.
         client_spec: what every ClientApp process builds itself from.
         engine: where the ClientApps run.
-        participation: sampling, the malicious pool and ``f``.
-        server: the server's part of a round (defense, adversary, privacy, FLTrust step).
-        procedure: the clients' local training.
+        participation: sampling, the malicious pool and ``f``, checked before round 1.
+        robust: the strategy (defense, privacy, FLTrust step, reply policy).
+        adversary: the colluding adversary around it, when the attack crafts updates.
+        procedure: the clients' local training (sent as the train config).
         evaluator: the server-side evaluation of the global model.
     """
 
@@ -59,9 +63,15 @@ class Simulation:
     client_spec: ClientSpec
     engine: Engine
     participation: Participation
-    server: ServerPipeline
+    robust: RobustStrategy
+    adversary: Adversary | None
     procedure: LocalTraining
     evaluator: ServerEvaluator
+
+    @property
+    def strategy(self) -> RobustStrategy | Adversary:
+        """What the ServerApp starts."""
+        return self.robust if self.adversary is None else self.adversary
 
 
 def _container(node: Any) -> Any:
@@ -161,24 +171,23 @@ def _participation(
     return participation
 
 
-def _server(
+def _strategy(
     parts: _Parts,
-    threat: ThreatModel,
+    participation: Participation,
     procedure: LocalTraining,
     server_lr: float,
     robustness: RobustnessConfig,
     seed: int,
     device: torch.device,
-) -> ServerPipeline:
-    """The server's part of a round: adversary stage, FLTrust root set, privacy, policy."""
-    adversary = root = None
-    if parts.attack.update is not None:
-        adversary = AdversaryStage(parts.attack.update, threat, parts.defense, server_lr, seed)
+) -> RobustStrategy:
+    """The public strategy for this run: the defense, the FLTrust root set, privacy, policy."""
+    root = None
     rule = parts.defense.rule
     if rule.needs_server_update and rule.root is not None:
         model = parts.federation.new_model().to(device)
+        data = parts.federation.data
         try:
-            root = RootTrainer(model, parts.federation.data, rule.root, procedure, seed, device)
+            root = RootTrainer.from_dataset(model, data, rule.root, procedure, seed, device)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     replies = ReplyPolicy(
@@ -186,8 +195,40 @@ def _server(
         robustness.skip_invalid_rounds,
         tuple(len(p) for p in parts.federation.partitions),
     )
-    return ServerPipeline(
-        parts.defense, server_lr, seed, adversary, parts.privacy, root, replies, device
+    return RobustStrategy(
+        rule,
+        pre=parts.defense.pre,
+        f=parts.defense_f,
+        fraction_evaluate=0.0,
+        min_available_nodes=participation.num_clients,
+        num_train_nodes=participation.clients_per_round,
+        server_lr=server_lr,
+        root=root,
+        privacy=parts.privacy,
+        replies=replies,
+        availability=participation.availability,
+        known_malicious=participation.malicious,
+        ask_partition_ids=True,
+        seed=seed,
+        device=device,
+    )
+
+
+def _adversary(
+    parts: _Parts, robust: RobustStrategy, participation: Participation, threat: ThreatModel
+) -> Adversary | None:
+    """The colluding adversary around ``robust`` (its pool: the threat model's), if any."""
+    if parts.attack.update is None:
+        return None
+    return Adversary(
+        robust,
+        parts.attack.update,
+        malicious=participation.malicious,
+        knowledge=threat.knowledge,
+        knows_defense=threat.knows_defense,
+        start_round=threat.start_round,
+        end_round=threat.end_round,
+        seed=int(robust.server.seed),
     )
 
 
@@ -223,15 +264,17 @@ def prepare(cfg: DictConfig) -> Simulation:
         _container(cfg.attack.get("reply")),
         _container(cfg.privacy),
     )
-    server = _server(parts, threat, procedure, training.server_lr, robustness, seed, device)
-    evaluator = _evaluator(cfg, parts, device)
+    robust = _strategy(
+        parts, participation, procedure, training.server_lr, robustness, seed, device
+    )
     return Simulation(
         cfg,
         parts.federation,
         client_spec,
         parts.engine,
         participation,
-        server,
+        robust,
+        _adversary(parts, robust, participation, threat),
         procedure,
-        evaluator,
+        _evaluator(cfg, parts, device),
     )

@@ -24,6 +24,7 @@ SERVER_TRAINING = 9  # FLTrust root-set training, root-set draw
 FAULTS = 10  # dropouts and stragglers
 REPLY_ATTACK = 11  # which fault a hostile client sends
 PRIVACY = 12  # DP noise (central: per round; local DP and DP-SGD: per round and client)
+EVALUATION = 13  # which clients evaluate the global model in a round (federated evaluation)
 
 
 def derive_seed(seed: int, purpose: int, *keys: int) -> int:

@@ -1,8 +1,10 @@
-"""Map a Grid's node ids to client (partition) ids.
+"""Map a Grid's node ids to client ids.
 
-Flower gives nodes random ids; the client id lives in each node's ``node_config``. The
-portable protocol is one ``query`` message per node, answered by the ClientApp. fedpoison's
-own Grids know the mapping already and expose it as ``partition_ids()``.
+A client id is the node's partition id where it can be known: fedpoison's own Grids know the
+mapping and expose it as ``partition_ids()``; on Flower's Grid (random node ids, the partition
+id in each node's ``node_config``) one ``query`` message per node asks the ClientApp, which
+must answer it (fedpoison's does). Otherwise — a stock Flower ClientApp — a node's client id
+is the rank of its node id among the sorted node ids.
 """
 
 from __future__ import annotations
@@ -40,8 +42,19 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float = 120.0) -> list[in
         time.sleep(0.05)
 
 
+def client_ids(grid: Grid, min_nodes: int, ask_partition_ids: bool = False) -> dict[int, int]:
+    """``{node id: client id}`` for every node of ``grid`` once ``min_nodes`` are connected:
+    partition ids when the Grid knows them or ``ask_partition_ids`` (see
+    :func:`node_partitions`), else ranks of the sorted node ids."""
+    if isinstance(grid, KnowsPartitions) or ask_partition_ids:
+        return node_partitions(grid, min_nodes)
+    nodes = sorted(wait_for_nodes(grid, min_nodes))
+    return {node: rank for rank, node in enumerate(nodes)}
+
+
 def node_partitions(grid: Grid, expected: int) -> dict[int, int]:
-    """``{node id: partition id}`` for every node of ``grid``."""
+    """``{node id: partition id}`` for every node of ``grid``; raises ``RuntimeError`` unless
+    the partitions are exactly ``0..expected-1``."""
     if isinstance(grid, KnowsPartitions):
         return grid.partition_ids()
     nodes = wait_for_nodes(grid, expected)

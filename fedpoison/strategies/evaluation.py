@@ -16,7 +16,7 @@ from fedpoison.training.local import evaluate
 class ServerEvaluator:
     """Evaluates the global model on the held-out test set (and the attack's success set),
     as a Flower ``evaluate_fn``: after rounds that are multiples of ``every`` and after
-    ``last_round``; other rounds give ``None``.
+    ``last_round``; other rounds, and the initial model (round 0), give ``None``.
     """
 
     model: nn.Module
@@ -28,7 +28,9 @@ class ServerEvaluator:
     last_round: int | None = None
 
     def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
-        if server_round % self.every != 0 and server_round != self.last_round:
+        if server_round == 0 or (
+            server_round % self.every != 0 and server_round != self.last_round
+        ):
             return None
         self.model.load_state_dict(to_state_dict(arrays))
         loss, acc = evaluate(self.model, self.x_test, self.y_test, self.device)

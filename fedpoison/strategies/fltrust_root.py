@@ -57,20 +57,59 @@ def draw_root_set(data: ImageDataset, root: RootSet, seed: int, bias_class: int 
 
 
 class RootTrainer:
-    """Computes the server update ``g_0`` each round on the root set."""
+    """The server's own update ``g_0 = w_root − w_global`` each round (FLTrust, Cao et al.
+    2021, Alg. 2): ``procedure`` run on the server's labelled root data from the global model.
+
+    Args:
+        model: a model of the federation's architecture (its weights are overwritten).
+        x, y: the server's root data, e.g. 100 examples it collected and labelled itself.
+        procedure: the local training to run on them (the paper: the clients' own).
+        seed: seeds the batch order (``torch_generator(seed, SERVER_TRAINING, round)``).
+        device: where the server trains.
+
+    Example:
+
+        >>> import torch
+        >>> from fedpoison.strategies.fltrust_root import RootTrainer
+        >>> from fedpoison.training.local import LocalTraining
+        >>> model = torch.nn.Linear(4, 2)
+        >>> x, y = torch.randn(100, 4), torch.randint(0, 2, (100,))
+        >>> root = RootTrainer(model, x, y, LocalTraining(lr=0.1, local_steps=2))
+        >>> g0 = root.server_update(model.state_dict(), server_round=1)
+        >>> g0.shape  # one flat vector over the model's parameters
+        torch.Size([10])
+    """
 
     def __init__(
         self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        procedure: LocalTraining,
+        *,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if len(x) != len(y) or len(y) == 0:
+            raise ValueError(f"RootTrainer: x, y must have one non-zero length: {len(x)}, {len(y)}")
+        self.model, self.x, self.y = model, x, y
+        self.procedure, self.seed, self.device = procedure, seed, torch.device(device)
+
+    @classmethod
+    def from_dataset(
+        cls,
         model: nn.Module,
         data: ImageDataset,
         root: RootSet,
         clients: LocalTraining,
         seed: int,
         device: torch.device,
-    ) -> None:
+    ) -> RootTrainer:
+        """The CLI's root set: ``root.size`` training examples drawn by :func:`draw_root_set`,
+        trained with :func:`server_procedure`."""
         idx = torch.from_numpy(draw_root_set(data, root, seed))
-        self.model, self.x, self.y = model, data.x_train[idx], data.y_train[idx]
-        self.procedure, self.seed, self.device = server_procedure(clients, root), seed, device
+        procedure = server_procedure(clients, root)
+        return cls(model, data.x_train[idx], data.y_train[idx], procedure, seed=seed, device=device)
 
     def server_update(
         self, global_state: dict[str, torch.Tensor], server_round: int

@@ -52,8 +52,12 @@ class RoundRecord:
         defense_info: the rule's own diagnostics (``defense_<key>`` in the row).
         privacy_info: central DP's clipping diagnostics.
         evaluation: ``accuracy``, ``loss`` (and ``asr``) when the round was evaluated.
+        federated: the clients' evaluation metrics averaged by ``num-examples`` (federated
+            evaluation; ``federated_<key>`` in the row).
         spent: ``epsilon`` and ``delta`` after this round under DP.
         timing: the phases' wall-clock seconds.
+        clients: the aggregated rows' client ids, ascending (kept in memory, not in the row).
+        weights: the defense's weight of each of those clients (0 = rejected; in memory).
     """
 
     round: int
@@ -72,12 +76,16 @@ class RoundRecord:
     evaluation: dict[str, MetricValue] = field(default_factory=dict)
     spent: dict[str, float] = field(default_factory=dict)
     timing: RoundTiming | None = None
+    federated: dict[str, MetricValue] = field(default_factory=dict)
+    clients: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.json`` row, keys in their published order."""
         row: dict[str, Any] = {
             "round": self.round,
             **self.evaluation,
+            **{f"federated_{k}": v for k, v in self.federated.items()},
             "participants": self.participants,
             "malicious_participants": self.malicious_participants,
             "f": self.f,

@@ -252,6 +252,7 @@ def aggregate_round(
         record.skipped = str(skip)
         return RoundOutcome(None, record)
     rejected = result.rejected
+    record.clients, record.weights = list(rows.client_ids), result.weights.tolist()
     record.rejected = [cid for cid, r in zip(rows.client_ids, rejected.tolist(), strict=True) if r]
     record.detection = detection_metrics(rejected, malicious)
     record.defense_info = dict(result.info)

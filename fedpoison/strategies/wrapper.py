@@ -4,19 +4,22 @@ The wrapper sits between Flower's loop (:meth:`flwr.serverapp.strategy.Strategy.
 the strategy it wraps: it passes every call through, except that before the wrapped
 ``aggregate_train`` sees a round's replies it replaces the malicious nodes' models with what
 an :class:`~fedpoison.attacks.base.UpdateAttack` crafts from the view the threat model grants.
+Around fedpoison's own :class:`~fedpoison.strategies.robust.RobustStrategy` it attaches to the
+round pipeline instead, so the attack sees the exact update rows, ``f`` and (when allowed) the
+defense.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from logging import INFO, WARNING
 from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import Strategy
+from flwr.serverapp.strategy import Result, Strategy
 from flwr.supercore import log
 
 from fedpoison.attacks import UPDATE_ATTACKS, UpdateAttack
@@ -26,6 +29,7 @@ from fedpoison.finite import all_finite
 from fedpoison.protocol import NUM_EXAMPLES
 from fedpoison.seeding import MALICIOUS_POOL, numpy_rng
 from fedpoison.strategies.adversary import AdversaryStage
+from fedpoison.strategies.robust import EvaluateFn, RobustStrategy
 from fedpoison.training.flat import ModelLayout, flatten, unflatten
 
 
@@ -42,11 +46,20 @@ class Adversary(Strategy):
     adversary of the poisoning papers: omniscient (``knowledge="all"``, e.g. ALIE, Baruch et
     al. 2019; Fang et al. 2020; min-max/min-sum, Shejwalkar & Houmansadr 2021) or knowing only
     its own updates (``knowledge="own"``). The wrapped strategy is not told which nodes are
-    malicious; rounds without a malicious reply pass through unchanged.
+    malicious; rounds without a malicious reply, or outside ``start_round..end_round``, pass
+    through unchanged.
+
+    Around a :class:`~fedpoison.strategies.robust.RobustStrategy` the adversary attaches to
+    its round pipeline instead of rewriting replies: the attack sees the exact rows the
+    defense will aggregate, the round's ``f`` and, with ``knows_defense=True``, the defense
+    itself (so defense-aware attacks such as Fang's work); the ids below are then the
+    strategy's client ids, which it also uses to score detection. fedpoison's CLI runs its
+    update attacks this way.
 
     Which nodes are malicious: ``malicious`` names them; with ``num_malicious`` they are
     drawn once, the first time the grid (``configure_train``) or a round's replies are seen,
-    as a seeded choice among the sorted node ids. On fedpoison's engines node ids are
+    as a seeded choice among the sorted ids (the same draw as the CLI's
+    ``threat.num_malicious`` over client ids ``0..N-1``). On fedpoison's engines node ids are
     partition id + 1, so the choice is a function of ``seed``; Flower's simulation engine
     draws random node ids, so there ``seed`` fixes the choice only given those node ids
     (read :attr:`malicious_nodes` after the run, or pass ``malicious``).
@@ -59,16 +72,20 @@ class Adversary(Strategy):
         malicious: the malicious node ids.
         num_malicious: how many nodes are malicious (exactly one of the two is given).
         knowledge: ``"all"`` (the adversary sees every reply) or ``"own"``.
-        knows_defense: accepted for symmetry with fedpoison's threat model; attacks that
-            need the defense are refused, since a Flower strategy is not a fedpoison rule.
-        server_lr: the server learning rate η the attack may assume (FedAvg: 1.0).
+        knows_defense: whether the attack is told the defense; only a
+            ``RobustStrategy``'s can be told (a Flower strategy is not a fedpoison rule, so
+            attacks that need the defense are refused around one).
+        start_round, end_round: the adversary acts in rounds ``start_round ≤ r ≤ end_round``
+            (``end_round=None``: until the end).
+        server_lr: the server learning rate η the attack may assume (FedAvg: 1.0; around a
+            ``RobustStrategy``, its own ``server_lr``).
         seed: seeds the malicious draw and the attack's generator
             (``torch_generator(seed, ADVERSARY, round)``).
 
     Attributes:
-        malicious_nodes: the malicious node ids (empty until drawn with ``num_malicious``).
-        history: one ``{"round", "malicious_replies"}`` per training round: the sorted node
-            ids whose replies were replaced.
+        malicious_nodes: the malicious ids (empty until drawn with ``num_malicious``).
+        history: one ``{"round", "malicious_replies"}`` per training round: the sorted ids
+            whose replies were replaced (crafted).
 
     Raises:
         ValueError: neither or both of ``malicious``/``num_malicious``, an unknown
@@ -98,6 +115,8 @@ class Adversary(Strategy):
         num_malicious: int | None = None,
         knowledge: Knowledge = "all",
         knows_defense: bool = False,
+        start_round: int = 1,
+        end_round: int | None = None,
         server_lr: float = 1.0,
         seed: int = 0,
     ) -> None:
@@ -113,19 +132,56 @@ class Adversary(Strategy):
             raise ValueError(f"Adversary: knowledge must be 'own' or 'all', got {knowledge!r}")
         self.strategy = strategy
         self.attack = _build_attack(attack)
-        self.threat = ThreatModel(knowledge=knowledge, knows_defense=knows_defense)
+        self.threat = ThreatModel(
+            knowledge=knowledge,
+            knows_defense=knows_defense,
+            start_round=start_round,
+            end_round=end_round,
+        )
         check_attack(AttackSpec(self.attack.name, None, self.attack), self.threat)
+        self.num_malicious = num_malicious
+        self.seed = int(seed)
+        self.malicious_nodes: frozenset[int] = frozenset(int(i) for i in malicious or ())
+        self._history: list[dict[str, Any]] = []
+        self._global: ArrayRecord | None = None
+        self._stage = self._new_stage(float(server_lr))
+
+    def _new_stage(self, server_lr: float) -> AdversaryStage:
+        """The crafting stage; attached to the round pipeline of a ``RobustStrategy``."""
+        strategy = self.strategy
+        if isinstance(strategy, RobustStrategy):
+            self.attack.check_defense(strategy.defense.rule)
+            stage = AdversaryStage(
+                self.attack, self.threat, strategy.defense, strategy.server.server_lr, self.seed
+            )
+            strategy.attach(stage, self._choose)
+            return stage
         if self.attack.requires_defense():
             raise ValueError(
                 f"attack {self.attack.name} needs the defense as a fedpoison rule, which a "
                 "wrapped Flower strategy is not; choose an attack that does not need it"
             )
-        self.num_malicious = num_malicious
-        self.seed = int(seed)
-        self._stage = AdversaryStage(self.attack, self.threat, None, float(server_lr), self.seed)
-        self.malicious_nodes: frozenset[int] = frozenset(int(i) for i in malicious or ())
-        self.history: list[dict[str, Any]] = []
-        self._global: ArrayRecord | None = None
+        return AdversaryStage(self.attack, self.threat, None, server_lr, self.seed)
+
+    @property
+    def attached(self) -> bool:
+        """Whether the attack runs inside a ``RobustStrategy``'s round pipeline."""
+        return isinstance(self.strategy, RobustStrategy)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """``{"round", "malicious_replies"}`` per training round (see the class docstring)."""
+        if not isinstance(self.strategy, RobustStrategy):
+            return self._history
+        return [
+            {
+                "round": r.round,
+                "malicious_replies": [c for c in r.clients if c in self.malicious_nodes]
+                if self.threat.active(r.round)
+                else [],
+            }
+            for r in self.strategy.history
+        ]
 
     # -- Strategy API: delegated ------------------------------------------------------
     def summary(self) -> None:
@@ -140,12 +196,29 @@ class Adversary(Strategy):
         )
         self.strategy.summary()
 
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: EvaluateFn | None = None,
+    ) -> Result:
+        """Flower's ``Strategy.start``; around a ``RobustStrategy``, its own ``start``."""
+        run = self.strategy.start if self.attached else super().start
+        return run(
+            grid, initial_arrays, num_rounds, timeout, train_config, evaluate_config, evaluate_fn
+        )
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         """Remember the round's global model (and draw the malicious nodes), then delegate."""
-        self._global = arrays
-        self._draw(grid.get_node_ids())
+        if not self.attached:
+            self._global = arrays
+            self._draw(grid.get_node_ids())
         return self.strategy.configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(
@@ -168,11 +241,13 @@ class Adversary(Strategy):
         The received messages are not modified: each malicious reply is replaced in the list
         by a shallow copy carrying a new ``RecordDict``.
         """
+        if self.attached:  # the attack runs inside the strategy's round pipeline
+            return self.strategy.aggregate_train(server_round, replies)
         received = list(replies)
         self._draw(r.metadata.src_node_id for r in received)
         attacked = self._attack(server_round, received)
         replaced = sorted(m.metadata.src_node_id for m in attacked.values())
-        self.history.append({"round": server_round, "malicious_replies": replaced})
+        self._history.append({"round": server_round, "malicious_replies": replaced})
         if replaced:
             log(
                 INFO,
@@ -190,14 +265,22 @@ class Adversary(Strategy):
         if self.num_malicious is None or self.malicious_nodes:
             return
         ids = sorted({int(i) for i in node_ids})
-        if not ids:
-            return
-        if self.num_malicious > len(ids):
-            raise ValueError(
-                f"Adversary: num_malicious={self.num_malicious} exceeds the {len(ids)} nodes"
-            )
-        picks = numpy_rng(self.seed, MALICIOUS_POOL).choice(len(ids), self.num_malicious, False)
-        self.malicious_nodes = frozenset(ids[int(i)] for i in picks)
+        if ids:
+            self._choose(ids)
+
+    def _choose(self, ids: Sequence[int]) -> frozenset[int]:
+        """The malicious ids among ``ids``: as given, or ``num_malicious`` drawn from the seed
+        among the sorted ids (``ThreatModel.malicious_ids``' draw when ids are 0..N-1)."""
+        if self.num_malicious is not None and not self.malicious_nodes:
+            if self.num_malicious > len(ids):
+                raise ValueError(
+                    f"Adversary: num_malicious={self.num_malicious} exceeds the {len(ids)} nodes"
+                )
+            ordered = sorted(ids)
+            rng = numpy_rng(self.seed, MALICIOUS_POOL)
+            picks = rng.choice(len(ordered), size=self.num_malicious, replace=False)
+            self.malicious_nodes = frozenset(ordered[int(i)] for i in picks)
+        return self.malicious_nodes
 
     def _usable(
         self, received: list[Message], layout: ModelLayout

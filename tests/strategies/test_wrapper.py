@@ -9,25 +9,23 @@ once on Flower's own ``run_simulation`` (Ray; marked ``ray`` and ``slow``).
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import pytest
+import stock_app
 import torch
 from flwr.app import (
     Array,
     ArrayRecord,
     ConfigRecord,
-    Context,
     Error,
     Message,
     MetricRecord,
     RecordDict,
 )
-from flwr.clientapp import ClientApp
-from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp import Grid
 from flwr.serverapp.strategy import (
     Bulyan,
     FedAvg,
@@ -45,8 +43,6 @@ from fedpoison.attacks.sign_flip import SignFlip
 from fedpoison.attacks.spec import build_view
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.engines.flower_internals import set_server_identity
-from fedpoison.engines.grid import InlineGrid
-from fedpoison.engines.inline import server_context
 from fedpoison.seeding import ADVERSARY, torch_generator
 from fedpoison.strategies.wrapper import Adversary
 from fedpoison.training.flat import ModelLayout, flatten
@@ -286,76 +282,37 @@ def test_exported_from_the_package() -> None:
     assert fedpoison.__version__
 
 
-def test_start_is_flowers_and_drives_the_wrapper() -> None:
-    assert Adversary.start is Strategy.start
+def test_start_is_flowers_and_drives_the_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Around a Flower strategy, ``start`` is Flower's loop run on the wrapper itself."""
+    calls: list[Strategy] = []
+    monkeypatch.setattr(Strategy, "start", lambda self, *a, **k: calls.append(self))
+    adversary, _ = _wrap("sign_flip", [1])
+    adversary.start(FakeGrid([1, 2]), GLOBAL, num_rounds=1)  # type: ignore[arg-type]
+    assert calls == [adversary]
 
 
 # -- end to end: a stock Flower ClientApp and ServerApp --------------------------------------
 
-NUM_NODES = 6
 
-
-def _model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
-
-
-@functools.cache
-def _digits(partition: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    part = slice(partition * 100, (partition + 1) * 100)
-    return torch.tensor(x[part] / 16.0, dtype=torch.float32), torch.tensor(y[part])
-
-
-client_app = ClientApp()
-
-
-@client_app.train()
-def train(msg: Message, context: Context) -> Message:
-    """Flower's quickstart shape: load, train a few steps, reply arrays + num-examples."""
-    model = _model()
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-    x, y = _digits(int(context.node_config["partition-id"]))
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    for _ in range(5):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    content = RecordDict(
-        {
-            "arrays": ArrayRecord(model.state_dict()),
-            "metrics": MetricRecord({"num-examples": len(y)}),
-        }
-    )
-    return Message(content=content, reply_to=msg)
-
-
-def _server_app(
+def _main(
     attack: UpdateAttack | str | None, out: dict, make: Callable[[], Strategy] | None = None
-) -> ServerApp:
-    app = ServerApp()
-
-    @app.main()
-    def main(grid: Grid, context: Context) -> None:
+) -> Callable[[Grid], None]:
+    def main(grid: Grid) -> None:
         strategy: Strategy = make() if make is not None else FedAvg(fraction_evaluate=0.0)
         if attack is not None:
             strategy = out["adversary"] = fedpoison.Adversary(
                 strategy, attack=attack, num_malicious=2, seed=0
             )
         result = strategy.start(
-            grid=grid, initial_arrays=ArrayRecord(_model().state_dict()), num_rounds=2
+            grid=grid, initial_arrays=ArrayRecord(stock_app.model().state_dict()), num_rounds=2
         )
-        out["final"] = torch.cat(
-            [t.reshape(-1) for t in result.arrays.to_torch_state_dict().values()]
-        )
+        out["final"] = stock_app.flat(result.arrays)
 
-    return app
+    return main
 
 
 def _check(clean: dict, attacked: dict, sign_flip: bool) -> None:
-    start = torch.cat([t.reshape(-1) for t in _model().state_dict().values()])
+    start = torch.cat([t.reshape(-1) for t in stock_app.model().state_dict().values()])
     adversary = attacked["adversary"]
     assert len(adversary.malicious_nodes) == 2
     assert [h["malicious_replies"] for h in adversary.history] == [
@@ -369,21 +326,15 @@ def _check(clean: dict, attacked: dict, sign_flip: bool) -> None:
 
 
 def _inline(attack: UpdateAttack | str | None, make: Callable[[], Strategy] | None = None) -> dict:
-    """One run on fedpoison's in-process grid (one torch thread, as engine=inline uses)."""
     out: dict = {}
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        _server_app(attack, out, make)(InlineGrid(client_app, NUM_NODES), server_context())
-    finally:
-        torch.set_num_threads(previous)
+    stock_app.run_inline(_main(attack, out, make))
     return out
 
 
 def test_end_to_end_on_the_in_process_grid() -> None:
     clean = _inline(None)
     flipped = _inline("sign_flip")
-    assert flipped["adversary"].malicious_nodes <= set(range(1, NUM_NODES + 1))
+    assert flipped["adversary"].malicious_nodes <= set(range(1, stock_app.NUM_NODES + 1))
     _check(clean, flipped, sign_flip=True)
     assert _inline("sign_flip")["adversary"].malicious_nodes == flipped["adversary"].malicious_nodes
     _check(clean, _inline(ALIE()), sign_flip=False)
@@ -410,19 +361,9 @@ def test_wraps_flowers_robust_strategies(make: Callable[[], Strategy]) -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_end_to_end_on_flowers_run_simulation() -> None:
-    from flwr.simulation import run_simulation
-
     def simulate(attack: UpdateAttack | str | None) -> dict:
         out: dict = {}
-        run_simulation(
-            server_app=_server_app(attack, out),
-            client_app=client_app,
-            num_supernodes=NUM_NODES,
-            backend_config={
-                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {"include_dashboard": False, "log_to_driver": False},
-            },
-        )
+        stock_app.run_flower(_main(attack, out))
         return out
 
     clean, flipped = simulate(None), simulate("sign_flip")
