@@ -70,7 +70,7 @@ class RobustStrategy(Strategy):
     Args:
         rule: the aggregation rule, an :class:`~fedpoison.aggregators.base.Aggregator`
             (``Krum()``, ``TrimmedMean(beta=0.2)``, ``FLTrust()``, ...) or a registered name.
-        pre: pre-aggregators run in order before the rule (``NNM()``, ``Bucketing(s=2)``,
+        pre: pre-aggregators run in order before the rule (``Bucketing(s=2)``, ``Clip(...)``,
             ...) or registered names.
         f: the Byzantine count the defense assumes; ``None`` = the known malicious pool
             scaled to the round (0 without one).
@@ -304,10 +304,16 @@ class RobustStrategy(Strategy):
         if unknown:
             raise ValueError(f"RobustStrategy: malicious client ids {unknown} are not clients")
         self.known_malicious = malicious
-        self.participation = Participation(
-            len(ids), per_round, malicious, self.f, self.availability
-        )
-        return self.participation
+        participation = Participation(len(ids), per_round, malicious, self.f, self.availability)
+        try:
+            self.defense.check(per_round, participation.assumed_f(per_round))
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} with {per_round} clients per round; sample more clients, make fewer "
+                "malicious or set f="
+            ) from None
+        self.participation = participation
+        return participation
 
     def _new_plan(
         self, participation: Participation, server_round: int, arrays: ArrayRecord
