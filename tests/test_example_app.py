@@ -1,0 +1,135 @@
+"""examples/flower-app runs as a Flower user runs it: through ``run_simulation`` and through
+``flwr run`` on a local SuperLink (simulation runtime) that the test starts and stops.
+
+Both runs are slow (a Ray start each, about a minute): marked ``slow`` and ``ray``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: Flower depends on tomli
+    import tomli as tomllib
+
+APP_DIR = Path(__file__).resolve().parent.parent / "examples" / "flower-app"
+FLWR = tomllib.loads((APP_DIR / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["flwr"]
+RUN_CONFIG: dict[str, Any] = FLWR["app"]["config"]
+
+
+def test_app_declares_its_components_and_config() -> None:
+    flwr = FLWR
+    assert flwr["app"]["components"] == {
+        "serverapp": "flower_app.server_app:app",
+        "clientapp": "flower_app.client_app:app",
+    }
+    assert {"rule", "attack", "num-malicious", "num-server-rounds"} <= set(RUN_CONFIG)
+
+
+@pytest.fixture
+def example(monkeypatch: pytest.MonkeyPatch) -> tuple[ServerApp, ClientApp]:
+    monkeypatch.syspath_prepend(str(APP_DIR))
+    for name in [m for m in sys.modules if m.startswith("flower_app")]:
+        monkeypatch.delitem(sys.modules, name)
+    server = importlib.import_module("flower_app.server_app").app
+    client = importlib.import_module("flower_app.client_app").app
+    return server, client
+
+
+def _with_run_config(context: Context, **overrides: Any) -> Context:
+    """The Context ``flwr run`` gives: the app's ``[tool.flwr.app.config]`` as run config."""
+    return Context(
+        run_id=context.run_id,
+        node_id=context.node_id,
+        node_config=context.node_config,
+        state=context.state,
+        run_config={**RUN_CONFIG, **overrides},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_through_run_simulation(
+    example: tuple[ServerApp, ClientApp], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flwr.simulation import run_simulation
+
+    server, client = example
+    server_app, client_app = ServerApp(), ClientApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        server(grid, _with_run_config(context, **{"num-server-rounds": 2}))
+
+    @client_app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return client(msg, _with_run_config(context))
+
+    @client_app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return client(msg, _with_run_config(context))
+
+    run_simulation(
+        server_app=server_app,
+        client_app=client_app,
+        num_supernodes=6,
+        backend_config={
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"include_dashboard": False, "log_to_driver": False},
+        },
+    )
+    out = capsys.readouterr().out
+    assert "fedpoison example: final accuracy" in out
+    assert "round 2: rejected" in out
+
+
+@contextlib.contextmanager
+def _superlinks_stopped(flwr_home: Path) -> Iterator[None]:
+    """Stop the local SuperLink ``flwr run`` starts under ``flwr_home`` when done."""
+    try:
+        yield
+    finally:  # only the SuperLink whose command line names this test's FLWR_HOME
+        subprocess.run(["pkill", "-f", f"flower-superlink.*{flwr_home}"], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_through_flwr_run_offline(tmp_path: Path) -> None:
+    """``flwr run .`` with Flower's runtime dependency installation off, as the app's README
+    says: fedpoison is not on PyPI, the environment already has it."""
+    flwr_home = tmp_path / "flwr-home"
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(flwr_home),
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    }
+    command = [
+        "flwr",
+        "run",
+        ".",
+        "--stream",
+        "--federation-config",
+        "num-supernodes=6",
+        "--run-config",
+        'num-server-rounds=2 rule="median"',
+    ]
+    with _superlinks_stopped(flwr_home):
+        done = subprocess.run(
+            command, cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=400
+        )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "fedpoison example: final accuracy" in output, output[-3000:]
