@@ -194,7 +194,9 @@ def test_build_errors_name_the_config_key() -> None:
         PRE_AGGREGATORS.build({"_target_": "fedpoison.aggregators.Krum"}, key)
     with pytest.raises(TypeError, match=r"^defense must build a Aggregator, got IPM$"):
         AGGREGATORS.build({"_target_": "fedpoison.attacks.ipm.IPM"}, "defense")
-    with pytest.raises(KeyError, match="unknown pre-aggregator 'nope'; known: bucketing, clip"):
+    with pytest.raises(
+        KeyError, match="unknown pre-aggregator 'nope'; known: arc, bucketing, clip"
+    ):
         PRE_AGGREGATORS.build({"name": "nope"}, key)
     for bad in ({"s": 2}, 3):
         with pytest.raises(ValueError, match=r"^defense\.pre\[1\]: expected a pre-aggregator name"):

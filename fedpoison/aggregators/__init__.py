@@ -8,26 +8,38 @@ config targets name the classes at package level (``fedpoison.aggregators.Krum``
 fedpoison.aggregators.krum import krum_scores`` still imports from the module.
 """
 
+from fedpoison.aggregators.arc import ARC, arc
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
 from fedpoison.aggregators.bulyan import Bulyan, bulyan
+from fedpoison.aggregators.caf import CAF, caf
 from fedpoison.aggregators.centered_clipping import CenteredClipping, centered_clipping
+from fedpoison.aggregators.cge import CGE, cge
 from fedpoison.aggregators.dnc import DnC, dnc
 from fedpoison.aggregators.flame import Flame, flame
 from fedpoison.aggregators.fltrust import FLTrust, fltrust
 from fedpoison.aggregators.foolsgold import FoolsGold, foolsgold
 from fedpoison.aggregators.geometric_median import GeometricMedian, geometric_median
 from fedpoison.aggregators.krum import Krum, krum, krum_scores
+from fedpoison.aggregators.mda import MDA, mda
+from fedpoison.aggregators.meamed import Meamed, meamed
 from fedpoison.aggregators.mean import FedAvg, mean
 from fedpoison.aggregators.median import Median, median
+from fedpoison.aggregators.monna import MoNNA, monna
 from fedpoison.aggregators.multi_krum import MultiKrum, multi_krum
 from fedpoison.aggregators.norm_clipping import NormClipping, norm_clipping
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
+from fedpoison.aggregators.smea import SMEA, smea
 from fedpoison.aggregators.trimmed_mean import TrimmedMean, trimmed_mean
 
 __all__ = [
     "AGGREGATORS",
+    "ARC",
+    "CAF",
+    "CGE",
+    "MDA",
     "PRE_AGGREGATORS",
+    "SMEA",
     "AggregationResult",
     "Aggregator",
     "Bulyan",
@@ -40,15 +52,20 @@ __all__ = [
     "FoolsGold",
     "GeometricMedian",
     "Krum",
+    "Meamed",
     "Median",
+    "MoNNA",
     "MultiKrum",
     "NormClipping",
     "PreAggregator",
     "RoundContext",
     "TrimmedMean",
+    "arc",
     "build_defense",
     "bulyan",
+    "caf",
     "centered_clipping",
+    "cge",
     "dnc",
     "flame",
     "fltrust",
@@ -56,9 +73,13 @@ __all__ = [
     "geometric_median",
     "krum",
     "krum_scores",
+    "mda",
+    "meamed",
     "mean",
     "median",
+    "monna",
     "multi_krum",
     "norm_clipping",
+    "smea",
     "trimmed_mean",
 ]
