@@ -2,7 +2,8 @@
 
 1. Every registered aggregation rule on a (100, 10⁶) float32 CUDA matrix: median seconds of
    ``--repeats`` calls (after a warm-up, with ``torch.cuda.synchronize``), the ratio to one
-   ``X @ X.T`` on the same matrix, and the result checked finite and on the GPU.
+   ``X @ X.T`` on the same matrix, and the result checked finite and on the GPU; a rule whose
+   ``check`` refuses n = 100, f = 20 (MDA and SMEA: C(100, 20) subsets) is listed with its reason.
 2. Training: MNIST CNN (digits if MNIST is not installed), 100 clients per round, ``device=cuda``
    with ``engine=inline`` and with ``engine=ray`` (4 workers sharing the GPU,
    ``num_gpus_per_worker=0.25``), against ``device=cpu`` inline — seconds per warm round.
@@ -47,6 +48,11 @@ def aggregators(repeats: int, device: str, d: int) -> None:
     print("| rule | ms | × matmul |\n|---|---|---|")
     for name in sorted(AGGREGATORS.names()):
         rule = AGGREGATORS.get(name)()
+        try:
+            rule.check(n, f)
+        except ValueError as exc:  # e.g. MDA/SMEA: C(100, 20) subsets exceed their budget
+            print(f"| {name} | refused: {str(exc).split(': ', 1)[1]} | – |")
+            continue
         ctx = RoundContext(
             f=f,
             client_ids=tuple(range(n)),
