@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
+import math
 import statistics
 import sys
 import time
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 import fedpoison.aggregators as agg
+from fedpoison.aggregators._subsets import MAX_SUBSETS
 from fedpoison.aggregators.base import RoundContext
 
 SIZES = [(20, 100_000), (100, 100_000), (100, 1_000_000)]
@@ -128,6 +131,77 @@ def naive_fltrust(x: np.ndarray, g0: np.ndarray) -> np.ndarray:
     return acc / total
 
 
+def naive_meamed(x: np.ndarray, f: int) -> np.ndarray:
+    n, out = len(x), []
+    for col in x.T.tolist():
+        s = sorted(col)
+        m = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+        kept = sorted(range(n), key=lambda i: (abs(col[i] - m), i))[: n - f]
+        out.append(sum(col[i] for i in kept) / (n - f))
+    return np.array(out)
+
+
+def naive_monna(x: np.ndarray, f: int, pivot: int) -> np.ndarray:
+    dist = [
+        -1.0 if i == pivot else float(np.linalg.norm(row - x[pivot])) for i, row in enumerate(x)
+    ]
+    kept = sorted(range(len(x)), key=lambda i: (dist[i], i))[: len(x) - f]
+    return sum(x[i].astype(np.float64) for i in kept) / len(kept)
+
+
+def naive_gram(x: np.ndarray) -> list[list[float]]:
+    return [[float(a @ b.astype(np.float64)) for b in x] for a in x]
+
+
+def naive_subset_mean(
+    x: np.ndarray, f: int, score: Callable[[tuple[int, ...]], float]
+) -> np.ndarray:
+    """Mean of the first ``(n−f)``-subset (itertools order) of lowest ``score`` (strict <)."""
+    best, low = None, float("inf")
+    for subset in itertools.combinations(range(len(x)), len(x) - f):
+        value = score(subset)
+        if value < low:
+            best, low = subset, value
+    assert best is not None
+    return sum(x[i].astype(np.float64) for i in best) / len(best)
+
+
+def naive_mda(x: np.ndarray, f: int) -> np.ndarray:
+    g = naive_gram(x)
+    return naive_subset_mean(
+        x,
+        f,
+        lambda s: max(g[i][i] + g[j][j] - 2 * g[i][j] for i, j in itertools.combinations(s, 2)),
+    )
+
+
+def naive_smea(x: np.ndarray, f: int) -> np.ndarray:
+    g = np.array(naive_gram(x))
+
+    def top(s: tuple[int, ...]) -> float:
+        sub = g[np.ix_(s, s)]
+        sub = sub - sub.mean(axis=0) - sub.mean(axis=1)[:, None] + sub.mean()
+        return float(np.linalg.eigvalsh(sub)[-1])
+
+    return naive_subset_mean(x, f, top)
+
+
+def naive_cge(x: np.ndarray, f: int) -> np.ndarray:
+    kept = sorted(range(len(x)), key=lambda i: (float(np.linalg.norm(x[i])), i))[: len(x) - f]
+    return sum(x[i].astype(np.float64) for i in kept)
+
+
+def naive_arc(x: np.ndarray, f: int) -> np.ndarray:
+    n = len(x)
+    k = (2 * f * (n - f)) // n
+    norms = [float(np.linalg.norm(row)) for row in x]
+    order = sorted(range(n), key=lambda i: norms[i])
+    out = x.astype(np.float64)
+    for i in order[n - k :]:
+        out[i] = x[i] * (norms[order[n - k - 1]] / norms[i])
+    return out
+
+
 # ----------------------------------------------------------------------------- competitors
 
 
@@ -145,9 +219,14 @@ def load_byzfl() -> Any | None:
         stub.__path__ = list(spec.submodule_search_locations)
         sys.modules["byzfl"] = stub
     try:
-        return importlib.import_module("byzfl.aggregators.aggregators")
+        module = importlib.import_module("byzfl.aggregators.aggregators")
     except ImportError:
         return None
+    try:  # ARC (a pre-aggregator) lives next door; exposed on the same namespace here
+        module.preaggregators = importlib.import_module("byzfl.aggregators.preaggregators")
+    except ImportError:
+        pass
+    return module
 
 
 def flower_helpers() -> dict[str, Any]:
@@ -238,7 +317,15 @@ def run_size(n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool) ->
         "flame": rule("flame"),
         "foolsgold": rule("foolsgold"),
         "dnc": rule("dnc"),
+        "meamed": lambda: agg.meamed(x, f),
+        "monna": lambda: agg.monna(x, f, 0),  # pivot row 0, as ByzFL's idx=0
+        "caf": lambda: agg.caf(x, f),
+        "cge": lambda: agg.cge(x, f),
+        "arc": lambda: agg.arc(x, f),
     }
+    enumerable = math.comb(n, f) <= MAX_SUBSETS  # MDA, SMEA: refused above the budget
+    if enumerable:
+        ours |= {"mda": lambda: agg.mda(x, f), "smea": lambda: agg.smea(x, f)}
     # (rule, implementation, callable, comparable?, note)
     others: list[tuple[str, str, Callable[[], Any], bool, str]] = []
     if smallest:
@@ -252,6 +339,12 @@ def run_size(n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool) ->
             ("geometric_median", "naive", lambda: naive_geometric_median(xn, 3, 0.1), True, ""),
             ("centered_clipping", "naive", lambda: naive_centered_clipping(xn, 100.0), True, ""),
             ("fltrust", "naive", lambda: naive_fltrust(xn, g0.numpy()), True, ""),
+            ("meamed", "naive", lambda: naive_meamed(xn, f), True, ""),
+            ("monna", "naive", lambda: naive_monna(xn, f, 0), True, ""),
+            ("mda", "naive", lambda: naive_mda(xn, f), True, "pair-loop Gram"),
+            ("smea", "naive", lambda: naive_smea(xn, f), True, "pair-loop Gram"),
+            ("cge", "naive", lambda: naive_cge(xn, f), True, ""),
+            ("arc", "naive", lambda: naive_arc(xn, f), True, ""),
         ]
     h = flower_helpers()
     contents = h["records"](xn)
@@ -327,7 +420,18 @@ def run_size(n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool) ->
                 "zero init",
             ),
             ("centered_clipping", "byzfl", lambda: byzfl.CenteredClipping(tau=100.0)(x), True, ""),
+            ("meamed", "byzfl", lambda: byzfl.Meamed(f=f)(x), True, "torch.quantile median"),
+            ("monna", "byzfl", lambda: byzfl.MoNNA(f=f, idx=0)(x), True, "idx=0"),
+            ("caf", "byzfl", lambda: byzfl.CAF(f=f)(x), False, "1 unseeded power step: differs"),
         ]
+        if enumerable:
+            others += [
+                ("mda", "byzfl", lambda: byzfl.MDA(f=f)(x), True, "materialises the subsets"),
+                ("smea", "byzfl", lambda: byzfl.SMEA(f=f)(x), False, "1 power step: differs"),
+            ]
+        if hasattr(byzfl, "preaggregators"):
+            pre = byzfl.preaggregators
+            others.append(("arc", "byzfl", lambda: pre.ARC(f=f)(x.clone()), True, "on a copy"))
     others += [
         ("reference", "torch X@X.T (f32)", lambda: x @ x.T, False, ""),
         ("reference", "numpy.median", lambda: np.median(xn, axis=0), False, ""),
@@ -346,8 +450,17 @@ def run_size(n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool) ->
         t, out, _ = timed(fn, repeats)
         base[name] = (t, as_numpy(out))
         rows.append([name, "fedpoison", str(n), f"{d:.0e}", f"{t:.4f}", "1.00", "", ""])
+    if not enumerable:
+        note = f"refused: C({n}, {f}) = {math.comb(n, f):.1e} subsets > max_subsets"
+        rows += [
+            [name, "fedpoison", str(n), f"{d:.0e}", "", "", "", note] for name in ("mda", "smea")
+        ]
     for name, impl, fn, comparable, note in others:
-        t, out, once = timed(fn, repeats)
+        try:
+            t, out, once = timed(fn, repeats)
+        except Exception as exc:  # noqa: BLE001 — a peer failing at this size is a result (e.g. ByzFL's torch.quantile above 2²⁴ entries)
+            rows.append([name, impl, str(n), f"{d:.0e}", "", "", "", f"failed: {exc}"[:80]])
+            continue
         note = "; ".join(filter(None, [note, "timed once" if once else ""]))
         ratio = diff = ""
         if name in base:
