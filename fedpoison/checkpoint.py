@@ -1,7 +1,9 @@
-"""Checkpoints for ``resume=true``: global model, rule state and the rounds recorded so far.
+"""Checkpoints for ``resume=true``: global model and rule state after a round.
 
 No RNG state needs saving: every random stream is derived from (seed, purpose, round, client
 id), so round ``r`` draws the same numbers whether or not the run was interrupted before it.
+The rounds recorded before the checkpoint are not in it (its size would grow with the run):
+they are in the run's ``rounds.jsonl``, written before it (:func:`checkpoint_rounds`).
 Files are written atomically and read with ``torch.load(weights_only=True)``.
 """
 
@@ -17,6 +19,7 @@ from flwr.app import ArrayRecord
 
 from fedpoison.config import DISPLAY_KEYS, ConfigError, config_changes, first_line
 from fedpoison.files import atomic_path
+from fedpoison.outputs import JOURNAL, load_rounds
 from fedpoison.records import to_record, to_state_dict
 
 CHECKPOINT = "checkpoint.pt"
@@ -36,7 +39,6 @@ def save_checkpoint(
     server_round: int,
     arrays: ArrayRecord,
     server_state: dict[str, Any],
-    rounds: list[dict[str, Any]],
     config: dict[str, Any],
     wall_s: float = 0.0,
 ) -> None:
@@ -50,7 +52,6 @@ def save_checkpoint(
         "arrays": to_state_dict(arrays),
         "defense": server_state["defense"],
         "privacy": server_state.get("privacy", {}),
-        "rounds": rounds,
     }
     buffer = io.BytesIO()  # serialised in memory first: a full disk then raises OSError(ENOSPC),
     torch.save(state, buffer)  # not torch's opaque "enforce fail" RuntimeError
@@ -74,6 +75,23 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
             "run with overwrite=true to start again, or restore it from a copy"
         ) from None
     return state
+
+
+def checkpoint_rounds(state: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of rounds ``1..state["round"]``: from the run's records (:func:`load_rounds`),
+    or from the checkpoint itself when it was written before checkpoints left them out.
+    :class:`~fedpoison.config.ConfigError` when the records hold fewer."""
+    done = int(state["round"])
+    if "rounds" in state:
+        return list(state["rounds"])
+    rows = load_rounds(run_dir)[:done]
+    if [row.get("round") for row in rows] != list(range(1, done + 1)):
+        raise ConfigError(
+            f"resume=true: {run_dir / JOURNAL} holds {len(rows)} of the {done} rounds before "
+            f"{run_dir / CHECKPOINT}; restore both from a copy, or run with overwrite=true "
+            "to start again"
+        )
+    return rows
 
 
 def checkpoint_wall_s(state: dict[str, Any]) -> float:

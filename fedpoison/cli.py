@@ -183,7 +183,7 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     from fedpoison.baselines import run_baselines
     from fedpoison.execute import execute
     from fedpoison.logs import configure_loggers, run_log
-    from fedpoison.outputs import read_results
+    from fedpoison.outputs import load_results
     from fedpoison.progress import RoundProgress
     from fedpoison.run import prepare
     from fedpoison.rundir import check_reuse, save_hydra_files
@@ -191,7 +191,7 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
 
     configure_loggers(bool(cfg.verbose))
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    done = read_results(run_dir)
+    done = load_results(run_dir)
     if cfg.resume and done is not None and _same_run(done, config):
         print(f"fedpoison: {run_dir} is already complete; skipped")
         return done

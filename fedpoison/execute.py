@@ -1,9 +1,9 @@
 """Run a prepared :class:`~fedpoison.run.Simulation` on its engine and persist every round.
 
-:class:`RunRecorder` owns the ``results.json`` document: after every round it writes it with
-``metrics.csv``, and every ``checkpoint_every`` rounds the checkpoint; :func:`execute` builds
-the strategy around it, resumes from a checkpoint when asked, and marks the run complete or
-failed.
+:class:`RunRecorder` is the public :class:`~fedpoison.recorder.RoundRecorder` (results.json,
+metrics.csv, the rounds.jsonl journal) plus the CLI's part: a checkpoint every
+``checkpoint_every`` rounds and the run's own provenance; :func:`execute` builds the strategy
+around it, resumes from a checkpoint when asked, and marks the run complete or failed.
 """
 
 from __future__ import annotations
@@ -20,24 +20,24 @@ from omegaconf import OmegaConf
 from fedpoison import provenance
 from fedpoison.checkpoint import (
     check_resumable,
+    checkpoint_rounds,
     checkpoint_wall_s,
     load_checkpoint,
     save_checkpoint,
 )
-from fedpoison.outputs import write_outputs
+from fedpoison.recorder import RoundRecorder
 from fedpoison.records import to_record
 from fedpoison.run import Simulation
 from fedpoison.strategies.record import RoundRecord
 from fedpoison.strategies.round import RoundError, ServerPipeline
 
-FINAL_KEYS = ("accuracy", "loss", "asr", "epsilon", "delta")
 
-
-class RunRecorder:
-    """Appends each round to ``results`` and writes the run directory's files.
+class RunRecorder(RoundRecorder):
+    """The CLI's recorder: each round to ``results`` and the run directory, with checkpoints.
 
     Args:
-        run_dir: where ``results.json``, ``metrics.csv`` and ``checkpoint.pt`` go.
+        run_dir: where ``results.json``, ``metrics.csv``, ``rounds.jsonl`` and
+            ``checkpoint.pt`` go (already checked by :func:`fedpoison.rundir.check_reuse`).
         results: the ``results.json`` document (its ``rounds`` may hold resumed rounds).
         server: the pipeline whose state the checkpoint keeps.
         num_rounds, checkpoint_every: the run's length and checkpoint period (0 = none).
@@ -55,41 +55,23 @@ class RunRecorder:
         wall_s: Callable[[], float],
         on_round: Callable[[RoundRecord], None] | None = None,
     ) -> None:
-        self.run_dir, self.results, self.server = run_dir, results, server
+        self._begin(run_dir, results, wall_s)
+        self.server = server
         self.num_rounds, self.checkpoint_every = num_rounds, checkpoint_every
-        self.wall_s, self.on_round = wall_s, on_round
-        self.write_errors: list[OSError] = []  # an engine may swallow the ServerApp's error
+        self.on_round = on_round
 
     def __call__(self, record: RoundRecord, arrays: ArrayRecord) -> None:
-        self.results["rounds"].append(record.to_dict())
-        self.results["provenance"]["wall_s"] = self.wall_s()
-        try:
-            write_outputs(self.run_dir, self.results)
-            if self._checkpoint_due(record.round):
-                save_checkpoint(
-                    self.run_dir,
-                    record.round,
-                    arrays,
-                    self.server.state_dict(),
-                    self.results["rounds"],
-                    self.results["config"],
-                    self.wall_s(),
-                )
-        except OSError as exc:
-            self.write_errors.append(exc)
-            raise
+        super().__call__(record, arrays)
         if self.on_round is not None:
             self.on_round(record)
 
-    def _checkpoint_due(self, server_round: int) -> bool:
+    def _persist(self, server_round: int, arrays: ArrayRecord) -> None:
+        """The checkpoint, when one is due after ``server_round``."""
         every = self.checkpoint_every
-        return bool(every) and (server_round % every == 0 or server_round == self.num_rounds)
-
-    def fail(self, error: str) -> None:
-        """Mark the run failed with ``error``; the rounds so far stay on disk."""
-        self.results.update(status="failed", error=error)
-        self.results["provenance"]["wall_s"] = self.wall_s()
-        write_outputs(self.run_dir, self.results)
+        if every and (server_round % every == 0 or server_round == self.num_rounds):
+            state = self.server.state_dict()
+            config = self.results["config"]
+            save_checkpoint(self.run_dir, server_round, arrays, state, config, self._wall_s())
 
     def complete(self) -> None:
         """Mark the run complete with its final metrics and peak memory."""
@@ -98,15 +80,12 @@ class RunRecorder:
             raise RuntimeError(
                 f"the engine finished after {len(rounds)} of {self.num_rounds} rounds"
             )
-        self.results["final"] = {k: rounds[-1][k] for k in FINAL_KEYS if k in rounds[-1]}
-        self.results["provenance"]["wall_s"] = self.wall_s()
-        self.results["provenance"]["peak_rss_mib"] = provenance.peak_rss_mib()
-        self.results["status"] = "complete"
-        write_outputs(self.run_dir, self.results)
+        super().complete()
 
 
 def _results(
     sim: Simulation,
+    run_dir: Path,
     config: dict[str, Any],
     choices: dict[str, str] | None,
     checkpoint: dict[str, Any] | None,
@@ -118,7 +97,7 @@ def _results(
         "provenance": provenance.collect(int(sim.cfg.seed), sim.engine.describe()),
         "choices": choices or {},
         "malicious_clients": sorted(sim.participation.malicious),
-        "rounds": list(checkpoint["rounds"]) if checkpoint else [],
+        "rounds": checkpoint_rounds(checkpoint, run_dir) if checkpoint else [],
         "final": None,
     }
     if checkpoint:
@@ -153,13 +132,13 @@ def execute(
     choices: dict[str, str] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``sim``; ``results.json``/``metrics.csv`` in ``run_dir`` are updated every round.
+    """Run ``sim``; every round goes to ``run_dir`` (see :mod:`fedpoison.outputs`).
     ``on_start(first_round)`` is called once before the first round this call runs.
 
-    Every ``checkpoint_every`` rounds the global model, the server's state and the rounds so
-    far go to ``checkpoint.pt``; with ``resume=true`` a run continues from there and ends
-    bit-identical to an uninterrupted one; its ``wall_s`` then counts the time it took to reach
-    the checkpoint plus this session's.
+    Every ``checkpoint_every`` rounds the global model and the server's state go to
+    ``checkpoint.pt`` (the rounds before it are in ``rounds.jsonl``); with ``resume=true`` a
+    run continues from there and ends bit-identical to an uninterrupted one; its ``wall_s``
+    then counts the time it took to reach the checkpoint plus this session's.
     """
     started = time.perf_counter()
     config = cast(dict[str, Any], OmegaConf.to_container(sim.cfg, resolve=True))
@@ -169,7 +148,7 @@ def execute(
     before = checkpoint_wall_s(checkpoint) if checkpoint else 0.0
     recorder = RunRecorder(
         run_dir,
-        _results(sim, config, choices, checkpoint),
+        _results(sim, run_dir, config, choices, checkpoint),
         sim.robust.server,
         int(sim.cfg.num_rounds),
         int(sim.cfg.checkpoint_every),

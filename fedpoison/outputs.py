@@ -1,8 +1,17 @@
-"""Run outputs: ``results.json`` and ``metrics.csv``, always written atomically.
+"""Run outputs: ``results.json``, ``metrics.csv`` and the ``rounds.jsonl`` journal.
 
-Both files are rewritten after every round through a temporary file and ``os.replace``, so a
-killed run leaves the last complete round on disk and never a truncated file.
-``results.json["status"]`` is ``running`` until the last round, then ``complete``.
+Writing a run costs the same every round however long it runs:
+
+- ``rounds.jsonl`` gets one line per round, appended and fsynced before the next round starts
+  (:class:`Journal`); a line ``{"round": r, "write_s": …}`` completes round ``r``'s row once
+  its write time is known.
+- ``results.json`` and ``metrics.csv`` are rewritten whole, atomically (temp file + rename),
+  only at a session's first round and when the run ends (``complete`` or ``failed``).
+
+So a killed run leaves every completed round on disk, never a truncated file (a torn last
+journal line is ignored), and :func:`load_results` — the one reader, used by ``fedpoison-report``,
+by the CLI's checks of a run directory and by ``resume=true`` — puts the journal's rounds into
+the document while ``results.json["status"]`` is still ``running``.
 """
 
 from __future__ import annotations
@@ -11,13 +20,17 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fedpoison.files import atomic_write_text
 
 RESULTS = "results.json"
 METRICS = "metrics.csv"
+JOURNAL = "rounds.jsonl"
+RUN_FILES = (RESULTS, METRICS, JOURNAL)
+"""The files of a run's results (``checkpoint.pt`` and the log belong to the CLI)."""
 
 
 def _json_safe(value: Any) -> Any:
@@ -57,8 +70,88 @@ def write_outputs(run_dir: Path, results: dict[str, Any]) -> None:
 
 
 def read_results(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``results.json``, or ``None`` if absent or unreadable."""
+    """The run's ``results.json`` as written, or ``None`` if absent, unreadable or not an
+    object. Between a session's first round and its end it lags: see :func:`load_results`."""
     try:
-        return json.loads((run_dir / RESULTS).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = json.loads((run_dir / RESULTS).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def journal_line(row: dict[str, Any]) -> str:
+    """``row`` as one journal line. NaN and ±Inf stay (``NaN``, ``Infinity``): the journal
+    round-trips a row exactly, so a resumed run's rows equal an uninterrupted one's."""
+    return json.dumps(row, separators=(",", ":")) + "\n"
+
+
+def read_journal(run_dir: Path) -> list[dict[str, Any]]:
+    """The rounds in ``run_dir/rounds.jsonl`` in order (none if it is absent). A line for the
+    round of the row before it completes that row; reading stops at the first line that is
+    not a JSON object with a ``round`` — a torn last line of a killed run."""
+    try:
+        lines = (run_dir / JOURNAL).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    rows: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(entry, dict) or "round" not in entry:
+            break
+        if rows and rows[-1]["round"] == entry["round"]:
+            rows[-1].update(entry)
+        else:
+            rows.append(entry)
+    return rows
+
+
+def _longer(written: list[dict[str, Any]], run_dir: Path) -> list[dict[str, Any]]:
+    """The journal's rounds, unless ``results.json`` holds more (``written``): both record the
+    same rounds in order, and either may lag the other by what a killed run did not finish."""
+    journal = read_journal(run_dir)
+    return journal if len(journal) >= len(written) else written
+
+
+def load_rounds(run_dir: Path) -> list[dict[str, Any]]:
+    """Every completed round of the run in ``run_dir``, in order, exactly as recorded (NaN
+    kept where the journal has it): what ``resume=true`` continues from."""
+    results = read_results(run_dir)
+    return _longer(list((results or {}).get("rounds") or []), run_dir)
+
+
+def load_results(run_dir: Path) -> dict[str, Any] | None:
+    """The run in ``run_dir`` with every completed round: ``results.json``, whose ``rounds``
+    come from the journal while the run is ``running`` (or was killed) and the journal is
+    ahead. ``None`` when ``results.json`` is absent or unreadable. The one reader of a run
+    directory for ``fedpoison-report`` and the CLI's checks (resume: :func:`load_rounds`)."""
+    results = read_results(run_dir)
+    if results is not None and results.get("status") == "running":
+        results["rounds"] = _json_safe(_longer(list(results.get("rounds") or []), run_dir))
+    return results
+
+
+class Journal:
+    """``rounds.jsonl`` open for appending, starting from ``rows`` (written atomically first:
+    a resumed run's journal then holds exactly the rounds it continues from)."""
+
+    def __init__(self, run_dir: Path, rows: list[dict[str, Any]]) -> None:
+        path = run_dir / JOURNAL
+        atomic_write_text(path, "".join(journal_line(row) for row in rows))
+        self._file: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def append(self, text: str) -> None:
+        """Append ``text`` (whole lines) and fsync it."""
+        if self._file is None:
+            raise ValueError("the journal is closed")
+        self._file.write(text)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -68,7 +68,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def collect(seed: int, engine: dict[str, Any]) -> dict[str, Any]:
+def collect(seed: int | None, engine: dict[str, Any]) -> dict[str, Any]:
     """Provenance at the start of a run (``wall_s`` and peak memory are added at the end)."""
     return {
         "fedpoison": _version("fedpoison"),

@@ -25,7 +25,7 @@ from fedpoison.checkpoint import CHECKPOINT
 from fedpoison.config import DISPLAY_KEYS, ConfigError, config_changes
 from fedpoison.files import atomic_write_text
 from fedpoison.logs import LOG
-from fedpoison.outputs import METRICS, RESULTS
+from fedpoison.outputs import RUN_FILES
 
 LOCK = ".fedpoison.lock"
 
@@ -115,7 +115,7 @@ def check_reuse(
     """Refuse to start in a directory that holds another run's outputs.
 
     ``done`` is the directory's ``results.json`` (or ``None``), ``config`` the resolved config
-    of the run about to start. With ``overwrite`` the old outputs (results, metrics,
+    of the run about to start. With ``overwrite`` the old outputs (results, metrics, journal,
     checkpoint, log) are removed; with ``resume``
     a run with other settings and no checkpoint to compare is refused (the checkpoint's own
     check covers the rest); otherwise any earlier run is refused. Raises
@@ -125,7 +125,7 @@ def check_reuse(
     if done is None and not has_checkpoint:
         return
     if overwrite:
-        for name in (RESULTS, METRICS, CHECKPOINT, LOG):
+        for name in (*RUN_FILES, CHECKPOINT, LOG):
             (run_dir / name).unlink(missing_ok=True)
         return
     what = _describe(done, has_checkpoint)

@@ -22,6 +22,8 @@ RANKS = {
     "records": 0,
     "files": 0,
     "protocol": 0,
+    "provenance": 0,
+    "outputs": 1,
     "aggregators": 1,
     "data": 1,
     "models": 1,
@@ -32,6 +34,7 @@ RANKS = {
     "strategies": 5,
     "clients": 5,
     "engines": 6,
+    "recorder": 6,
 }
 APPLICATION = 7  # every other top-level module or package (run, cli, config, report, ...)
 

@@ -8,7 +8,6 @@ configuration is ``(dataset, defense, attack, num_malicious, variant)`` and seed
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fedpoison.config import flatten_config
-from fedpoison.outputs import RESULTS
+from fedpoison.outputs import RESULTS, load_results
 
 NO_ATTACK = "none"
 COMPLETE = "complete"
@@ -145,19 +144,16 @@ def _overrides(job_dir: Path) -> list[str]:
 
 
 def load_study(root: Path) -> Study:
-    """Every run under ``root`` (recursively), sorted by path."""
+    """Every run under ``root`` (recursively), sorted by path; a killed run has every round it
+    completed (:func:`fedpoison.outputs.load_results`)."""
     runs: list[Run] = []
     unreadable: list[Path] = []
     for path in sorted(root.rglob(RESULTS)):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = load_results(path.parent)  # with the journal's rounds of a killed run
+        if data is None:
             unreadable.append(path)
-            continue
-        if isinstance(data, dict):
-            runs.append(_parse(path, data))
         else:
-            unreadable.append(path)
+            runs.append(_parse(path, data))
     orphans = [
         (hydra.parent, _overrides(hydra.parent))
         for hydra in sorted(root.rglob(".hydra"))

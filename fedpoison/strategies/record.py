@@ -26,11 +26,18 @@ class ClientIssue:
 
 @dataclass(frozen=True)
 class RoundTiming:
-    """Wall-clock seconds of the round's phases (machine-dependent, left out of goldens)."""
+    """Wall-clock seconds of the round's phases (machine-dependent, left out of goldens).
+
+    ``train_s`` (configure, send, clients train, replies back), ``aggregate_s`` and ``eval_s``
+    are measured by the strategy; ``write_s`` (persisting the round: its journal line, and a
+    checkpoint when one is due) by the recorder once it has written them, so it is ``None``
+    until then and absent from a row that has none.
+    """
 
     train_s: float
     aggregate_s: float
     eval_s: float
+    write_s: float | None = None
 
 
 @dataclass
@@ -102,5 +109,5 @@ class RoundRecord:
         row |= self.privacy_info
         row |= self.spent
         if self.timing is not None:
-            row |= vars(self.timing)
+            row |= {k: v for k, v in vars(self.timing).items() if v is not None}
         return row
