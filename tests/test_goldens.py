@@ -25,7 +25,7 @@ from fedpoison.config import ConfigError
 GOLDEN = Path(__file__).resolve().parent / "goldens" / "rounds.json"
 RECORD = os.environ.get("FEDPOISON_RECORD_GOLDENS") == "1"
 BASE = ["progress=false", "checkpoint_every=0", "num_rounds=3"]
-TIMING = ("train_s", "aggregate_s", "eval_s")
+TIMING = ("train_s", "aggregate_s", "eval_s", "write_s")
 
 # the defenses of the recorded matrix (rules added later are not golden cases)
 DEFENSES = [

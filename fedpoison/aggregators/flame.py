@@ -17,7 +17,8 @@ docs/conventions.md §C15. Zero-norm models have cosine 0 (distance 1) to every 
 
 from __future__ import annotations
 
-from typing import ClassVar
+import functools
+from typing import Any, ClassVar
 
 import torch
 
@@ -26,17 +27,25 @@ from fedpoison.aggregators._linalg import clip_factors, cosine_matrix, row_norms
 from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
 
 
+@functools.cache
+def _hdbscan() -> Any:
+    """scikit-learn's ``HDBSCAN``, imported on first use: importing scikit-learn's clustering
+    costs ~1.5 s, so :class:`Flame` imports it when built, before round 1 (not inside round 1's
+    aggregation time), and runs without FLAME never pay it."""
+    from sklearn.cluster import HDBSCAN
+
+    return HDBSCAN
+
+
 def flame_admitted(updates: torch.Tensor, global_weights: torch.Tensor) -> torch.Tensor:
     """Boolean mask ``(n,)`` of the clients in the HDBSCAN cluster of the local models."""
-    from sklearn.cluster import HDBSCAN  # imported on use: scikit-learn takes ~1.5 s to import
-
     n = updates.shape[0]
     g = global_weights.to(updates).reshape(-1)
     check_updates(g.reshape(1, -1), "flame (global_weights)")
     distance = (1.0 - cosine_matrix(updates, shift=g)).clamp_min(0.0)
     distance.fill_diagonal_(0.0)
     labels = (
-        HDBSCAN(
+        _hdbscan()(
             metric="precomputed",
             min_cluster_size=n // 2 + 1,
             min_samples=1,
@@ -102,6 +111,7 @@ class Flame(Aggregator):
 
     def __init__(self, lam: float = 0.001) -> None:
         self.lam = lam
+        _hdbscan()
 
     def check(self, n: int, f: int) -> None:
         check_f(self.name, n, f, n >= max(2, 2 * f + 1), f"n ≥ 2 and n ≥ 2f+1 = {2 * f + 1}")

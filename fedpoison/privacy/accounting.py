@@ -13,7 +13,10 @@ takes fixed-size shuffled batches). The reported ε is the standard approximatio
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 
@@ -28,14 +31,21 @@ class Release:
     steps_per_round: int = 1
 
 
+@functools.cache
+def accountants() -> Callable[[str], Any]:
+    """Opacus' ``create_accountant``, imported on first use: Opacus takes ~1.7 s to import, so
+    only runs with DP pay it, and they pay it before round 1 (the mechanisms' ``check`` calls
+    this), not inside round 1's time."""
+    from opacus.accountants import create_accountant
+
+    return create_accountant
+
+
 def epsilon(release: Release, rounds: int, delta: float, accountant: str = "rdp") -> float:
     """ε after ``rounds`` rounds of ``release`` at ``delta`` (Opacus ``create_accountant``)."""
     if rounds < 1:
         return 0.0
-    # Opacus takes ~1.7 s to import: only runs with DP on pay it.
-    from opacus.accountants import create_accountant
-
-    acct = create_accountant(accountant)
+    acct = accountants()(accountant)
     acct.history = [
         (release.noise_multiplier, release.sample_rate, release.steps_per_round * rounds)
     ]

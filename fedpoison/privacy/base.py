@@ -19,7 +19,7 @@ import torch
 from flwr.clientapp.typing import Mod
 from torch import nn
 
-from fedpoison.privacy.accounting import ACCOUNTANTS, Release, epsilon
+from fedpoison.privacy.accounting import ACCOUNTANTS, Release, accountants, epsilon
 from fedpoison.training.local import LocalTraining, local_train
 
 
@@ -212,6 +212,12 @@ class DifferentialPrivacy(Privacy):
         self.delta = float(delta)
         self.accountant = accountant
         self._release: Release | None = None
+
+    def _set_release(self, release: Release) -> None:
+        """What :meth:`spent` accounts; imports the accountants now (``check``, before round
+        1), so that round 1's time does not include Opacus' import."""
+        self._release = release
+        accountants()
 
     def _check_delta(self, units: int, what: str) -> None:
         if self.delta >= 1.0 / units:

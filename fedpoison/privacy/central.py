@@ -98,7 +98,7 @@ class CentralDP(DifferentialPrivacy):
                     "raise clip_count_stddev"
                 )
             self.update_noise_multiplier = (self.noise_multiplier**-2 - count_term) ** -0.5
-        self._release = Release(self.noise_multiplier, clients_per_round / setting.num_clients)
+        self._set_release(Release(self.noise_multiplier, clients_per_round / setting.num_clients))
 
     def clip(self, updates: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         factors = clip_factors(updates, self.clip_norm)

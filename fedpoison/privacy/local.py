@@ -73,8 +73,8 @@ class LocalDP(DifferentialPrivacy):
 
     def check(self, setting: Setting) -> None:
         self._check_delta(setting.num_clients, "clients")
-        self._release = Release(
-            self.noise_multiplier, setting.clients_per_round / setting.num_clients
+        self._set_release(
+            Release(self.noise_multiplier, setting.clients_per_round / setting.num_clients)
         )
 
     def client_mods(self, seed: int) -> list[Mod]:

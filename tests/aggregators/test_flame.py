@@ -97,3 +97,16 @@ def test_flame_rejects_a_sybil_minority_with_another_direction() -> None:
     x = torch.cat([honest, evil])
     result = Flame(lam=0.0)(x, context(x, f=3))
     assert bool((result.weights[7:] == 0).all()) and int((result.weights[:7] > 0).sum()) >= 6
+
+
+def test_flame_pays_its_scikit_learn_import_when_built() -> None:
+    """HDBSCAN's import (~1.5 s) happens before round 1, not inside round 1's aggregation."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from fedpoison.aggregators.flame import Flame; "
+        "assert 'sklearn.cluster' not in sys.modules; "
+        "Flame(); assert 'sklearn.cluster' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

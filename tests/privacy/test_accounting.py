@@ -35,3 +35,19 @@ def test_prv_matches_stepping_opacus_directly() -> None:
     assert epsilon(Release(1.1, 0.05), 25, 1e-5, "prv") == pytest.approx(
         direct.get_epsilon(delta=1e-5), rel=1e-6
     )
+
+
+def test_the_accountants_are_imported_by_check_before_round_one() -> None:
+    """Opacus' import (~1.7 s) happens in the mechanism's ``check`` (before round 1), not in
+    round 1's ``spent``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch; from fedpoison.privacy import CentralDP, Setting; "
+        "from fedpoison.training.local import LocalTraining; "
+        "dp = CentralDP(); assert 'opacus.accountants' not in sys.modules; "
+        "dp.check(Setting(20, 10, 50, torch.nn.Linear(2, 2), LocalTraining())); "
+        "assert 'opacus.accountants' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
