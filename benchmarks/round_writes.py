@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: $TMPDIR)")
     args = parser.parse_args()
+    if args.rounds < 12:
+        parser.error("--rounds must be ≥ 12 (rounds 10, 11 and the last two are compared)")
     torch.set_num_threads(1)
     root = Path(tempfile.mkdtemp(dir=args.dir))
     print(
