@@ -10,6 +10,7 @@ app"):
 - :class:`RootTrainer` — FLTrust's server update from the server's own root data.
 - :class:`LocalTraining` — the local SGD procedure (the root trainer's, the CLI clients').
 - :class:`ReplyPolicy` — what a ``RobustStrategy`` does with unusable replies.
+- :class:`RoundRecorder` — writes a run directory ``fedpoison-report`` reads, from any app.
 
 They are imported on first use, so that importing a light module (``fedpoison.report``,
 ``fedpoison.config``) does not import torch or Flower.
@@ -21,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fedpoison.recorder import RoundRecorder
     from fedpoison.strategies.fltrust_root import RootTrainer
     from fedpoison.strategies.robust import RobustStrategy
     from fedpoison.strategies.round import ReplyPolicy
@@ -35,6 +37,7 @@ _PUBLIC = {
     "ReplyPolicy": "fedpoison.strategies.round",
     "RobustStrategy": "fedpoison.strategies.robust",
     "RootTrainer": "fedpoison.strategies.fltrust_root",
+    "RoundRecorder": "fedpoison.recorder",
 }
 __all__ = [
     "Adversary",
@@ -42,6 +45,7 @@ __all__ = [
     "ReplyPolicy",
     "RobustStrategy",
     "RootTrainer",
+    "RoundRecorder",
     "__version__",
 ]
 

@@ -20,6 +20,8 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+from fedpoison.outputs import load_results
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: Flower depends on tomli
@@ -63,16 +65,19 @@ def _with_run_config(context: Context, **overrides: Any) -> Context:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_through_run_simulation(
-    example: tuple[ServerApp, ClientApp], capsys: pytest.CaptureFixture[str]
+    example: tuple[ServerApp, ClientApp], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from flwr.simulation import run_simulation
 
     server, client = example
     server_app, client_app = ServerApp(), ClientApp()
 
+    run_dir = tmp_path / "run"
+
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        server(grid, _with_run_config(context, **{"num-server-rounds": 2}))
+        overrides = {"num-server-rounds": 2, "run-dir": str(run_dir)}
+        server(grid, _with_run_config(context, **overrides))
 
     @client_app.train()
     def train(msg: Message, context: Context) -> Message:
@@ -94,6 +99,10 @@ def test_through_run_simulation(
     out = capsys.readouterr().out
     assert "fedpoison example: final accuracy" in out
     assert "round 2: rejected" in out
+    results = load_results(run_dir)  # what fedpoison-report reads
+    assert results is not None and results["status"] == "complete"
+    assert [row["round"] for row in results["rounds"]] == [1, 2]
+    assert "accuracy" in results["rounds"][-1] and "federated_accuracy" in results["rounds"][-1]
 
 
 @contextlib.contextmanager

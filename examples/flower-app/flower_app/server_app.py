@@ -16,10 +16,15 @@ def main(grid: Grid, context: Context) -> None:
     """Run ``num-server-rounds`` rounds of the configured rule under the configured attack."""
     cfg = context.run_config
     seed = int(cfg["seed"])
+    recorder = None
+    if cfg["run-dir"]:  # results.json / metrics.csv that fedpoison-report reads
+        described = {"defense": {"name": cfg["rule"]}, "attack": {"name": cfg["attack"]}}
+        recorder = fedpoison.RoundRecorder(str(cfg["run-dir"]), config={**described, "seed": seed})
     strategy = fedpoison.RobustStrategy(
         str(cfg["rule"]),
         fraction_train=float(cfg["fraction-train"]),
         fraction_evaluate=float(cfg["fraction-evaluate"]),
+        recorder=recorder,
         seed=seed,
     )
     server: fedpoison.RobustStrategy | fedpoison.Adversary = strategy
@@ -41,6 +46,8 @@ def main(grid: Grid, context: Context) -> None:
         num_rounds=int(cfg["num-server-rounds"]),
         evaluate_fn=central_evaluate,
     )
+    if recorder is not None:
+        recorder.complete()
     final = result.evaluate_metrics_serverapp[max(result.evaluate_metrics_serverapp)]
     print(f"fedpoison example: final accuracy {final['accuracy']:.4f}")
     for record in strategy.history:
