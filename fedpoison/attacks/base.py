@@ -114,6 +114,15 @@ class UpdateAttack(ABC):
         """Whether this configured instance must be told the defense (``threat.knows_defense``)."""
         return self.needs_defense
 
+    def per_client(self) -> bool:
+        """Whether each malicious client can craft its row alone, from its own honest update:
+        no other client's update (the colluding attacks' statistics), no defense, no round-wide
+        count such as the number of participants. Such an instance runs in a client's own
+        ClientApp (:func:`~fedpoison.clients.mods.poison_mod`, on a one-row view); the others
+        run on the server (:class:`~fedpoison.strategies.wrapper.Adversary`). False unless an
+        attack says otherwise."""
+        return False
+
     def check_defense(self, defense: Aggregator) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` before round 1 if this attack cannot work against ``defense``."""
 

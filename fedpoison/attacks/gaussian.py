@@ -55,6 +55,10 @@ class Gaussian(UpdateAttack):
         self.variance = float(variance)
         self.mode: GaussianMode = mode
 
+    def per_client(self) -> bool:
+        """``blanchard`` needs nothing; ``fang`` needs the statistics of several updates."""
+        return self.mode == "blanchard"
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         rows = gaussian_attack(
             view.known, view.num_malicious, view.generator, variance=self.variance, mode=self.mode

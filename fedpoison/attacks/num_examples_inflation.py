@@ -45,6 +45,9 @@ class NumExamplesInflation(UpdateAttack):
     def requires_defense(self) -> bool:
         return self.base is not None and self.base.requires_defense()
 
+    def per_client(self) -> bool:
+        return self.base is None or self.base.per_client()
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         rows = view.own.clone() if self.base is None else self.base.craft(view).updates
         return MaliciousReplies(rows, inflate_num_examples(rows, self.value))

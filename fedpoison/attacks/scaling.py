@@ -53,6 +53,10 @@ class Scaling(UpdateAttack):
     def __init__(self, gamma: float | None = None) -> None:
         self.gamma = None if gamma is None else float(gamma)
 
+    def per_client(self) -> bool:
+        """A fixed ``gamma`` needs nothing; ``γ = n/η`` needs the round's participant count."""
+        return self.gamma is not None
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         gamma = self.gamma
         if gamma is None:

@@ -39,5 +39,8 @@ class SignFlip(UpdateAttack):
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = float(scale)
 
+    def per_client(self) -> bool:
+        return True
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         return MaliciousReplies(sign_flip_attack(view.own, self.scale))
