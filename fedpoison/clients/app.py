@@ -6,7 +6,9 @@ the node is malicious and the adversary is active), reply with the weights and
 Grid (Flower's included) can map node ids to clients.
 
 Whether a node is malicious is decided here, from the threat model and the seed: the server
-never tells a client.
+never tells a client. Data poisoning (:func:`~fedpoison.clients.data.poison_data`) and reply
+attacks (:func:`~fedpoison.clients.mods.poison_mod`) go through the same public pieces a
+user's own ClientApp takes; update attacks are crafted on the server (the colluding adversary).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
 from hydra.utils import instantiate
 
-from fedpoison.attacks.base import DATA_ATTACKS, REPLY_ATTACKS, DataAttack, ReplyAttack
+from fedpoison.attacks.base import DATA_ATTACKS, REPLY_ATTACKS, DataAttack
 from fedpoison.attacks.threat import ThreatModel
+from fedpoison.clients.data import poison_data
+from fedpoison.clients.mods import poison_mod
 from fedpoison.federation import FederationSpec, load_federation
 from fedpoison.privacy.base import Privacy
 from fedpoison.protocol import (
@@ -30,7 +35,7 @@ from fedpoison.protocol import (
     TRAIN_LOSS,
 )
 from fedpoison.records import record_of, to_record, to_state_dict
-from fedpoison.seeding import DATA_ATTACK, PRIVACY, REPLY_ATTACK, TRAINING, torch_generator
+from fedpoison.seeding import PRIVACY, TRAINING, torch_generator
 from fedpoison.training.local import LocalTraining, evaluate
 
 
@@ -73,32 +78,29 @@ class _ClientRuntime:
         self._config: ConfigRecord | None = None
         self._procedure = LocalTraining()
         self._state: list[torch.Tensor] = []
-        self.malicious = spec.threat.malicious_ids(
-            spec.federation.num_clients, spec.federation.seed
-        )
         self.data_attack: DataAttack | None = (
             None
             if spec.data_attack is None
             else DATA_ATTACKS.build(spec.data_attack, "attack.data")
         )
-        self.reply_attack: ReplyAttack | None = (
-            None
-            if spec.reply_attack is None
-            else REPLY_ATTACKS.build(spec.reply_attack, "attack.reply")
-        )
         self.privacy = build_privacy(spec.privacy)
-
-    def attacking(self, pid: int, server_round: int) -> bool:
-        """Whether client ``pid`` is malicious and the adversary acts in ``server_round``."""
-        return pid in self.malicious and self.spec.threat.active(server_round)
 
     def local_data(self, pid: int, server_round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The partition, poisoned when ``pid`` is malicious and the adversary acts now."""
         x, y = self.fed.client_data(pid)
-        if self.data_attack is not None and self.attacking(pid, server_round):
-            gen = torch_generator(self.spec.federation.seed, DATA_ATTACK, pid)
-            x, y = self.data_attack.poison(x, y, self.fed.data.num_classes, gen)
-        return x, y
+        if self.data_attack is None:
+            return x, y
+        return poison_data(
+            x,
+            y,
+            self.data_attack,
+            partition_id=pid,
+            num_classes=self.fed.data.num_classes,
+            threat=self.spec.threat,
+            num_partitions=self.spec.federation.num_clients,
+            server_round=server_round,
+            seed=self.spec.federation.seed,
+        )
 
     def procedure(self, config: ConfigRecord) -> LocalTraining:
         """The local training the round's config asks for; parsed once per round (all
@@ -123,7 +125,7 @@ class _ClientRuntime:
 
     def train(self, content: RecordDict, pid: int) -> RecordDict:
         """Client ``pid``'s reply to a train message: its trained weights and example count
-        (corrupted by the reply attack when ``pid`` is malicious and the adversary acts)."""
+        (the reply attack, if any, is the ClientApp's innermost mod)."""
         config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
         self.load(record_of(content, "arrays", ArrayRecord))
@@ -138,16 +140,12 @@ class _ClientRuntime:
             torch_generator(seed, PRIVACY, server_round, pid),
             self.device,
         )
-        reply = RecordDict(
+        return RecordDict(
             {
                 "arrays": to_record(self._weights),
                 "metrics": MetricRecord({NUM_EXAMPLES: len(y), TRAIN_LOSS: loss}),
             }
         )
-        if self.reply_attack is not None and self.attacking(pid, server_round):
-            generator = torch_generator(seed, REPLY_ATTACK, server_round, pid)
-            reply = self.reply_attack.corrupt(reply, generator)
-        return reply
 
     def evaluate(self, content: RecordDict, pid: int) -> RecordDict:
         """Client ``pid``'s local accuracy and loss of the received model."""
@@ -175,9 +173,21 @@ def warm_up(spec: ClientSpec) -> None:
     _runtime(spec)
 
 
+def client_mods(spec: ClientSpec) -> list[Mod]:
+    """The ClientApp's mods, outermost first: the privacy mechanism's (local DP), then the
+    reply attack, so that local DP sees the reply as the malicious client corrupted it."""
+    seed = spec.federation.seed
+    mods = [*build_privacy(spec.privacy).client_mods(seed)]
+    if spec.reply_attack is not None:
+        attack = REPLY_ATTACKS.build(spec.reply_attack, "attack.reply")
+        threat, num_clients = spec.threat, spec.federation.num_clients
+        mods.append(poison_mod(attack, threat=threat, num_partitions=num_clients, seed=seed))
+    return mods
+
+
 def make_client_app(spec: ClientSpec) -> ClientApp:
     """The ClientApp for ``spec``; cheap to pickle (data is loaded inside each process)."""
-    app = ClientApp(mods=build_privacy(spec.privacy).client_mods(spec.federation.seed))
+    app = ClientApp(mods=client_mods(spec))
     key = repr(spec)  # once, not per message
 
     @app.train()
