@@ -108,8 +108,9 @@ class UpdateMod(PoisonMod):
     def poison(
         self, received: RecordDict, reply: RecordDict, partition_id: int, server_round: int
     ) -> RecordDict | None:
-        layout = ModelLayout.of(record_of(received, ARRAYS, ArrayRecord))
-        global_weights = flatten(record_of(received, ARRAYS, ArrayRecord), layout)
+        global_record = record_of(received, ARRAYS, ArrayRecord)
+        layout = ModelLayout.of(global_record)
+        global_weights = flatten(global_record, layout)
         try:
             trained = flatten(record_of(reply, ARRAYS, ArrayRecord), layout)
         except ValueError:
