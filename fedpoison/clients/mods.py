@@ -74,8 +74,9 @@ class PoisonMod(ABC):
     def __call__(self, msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
         """Flower's ``Mod`` contract: run ``call_next`` and return its reply, attacked when
         this node's partition is malicious and the adversary acts in the message's round.
-        Error replies, replies without an ``"arrays"`` ``ArrayRecord`` and replies whose
-        arrays do not match the received model's layout are returned as they are."""
+        Error replies and replies without an ``"arrays"`` ``ArrayRecord`` are returned as
+        they are (by an update attack also those whose arrays do not match the received
+        model's layout: the server's validation decides about them)."""
         if msg.metadata.message_type != MessageType.TRAIN:
             return call_next(msg, context)
         pid = _partition_id(context)
