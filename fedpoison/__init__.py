@@ -11,6 +11,8 @@ app"):
 - :class:`LocalTraining` — the local SGD procedure (the root trainer's, the CLI clients').
 - :class:`ReplyPolicy` — what a ``RobustStrategy`` does with unusable replies.
 - :class:`RoundRecorder` — writes a run directory ``fedpoison-report`` reads, from any app.
+- :func:`poison_mod` — a per-client update attack or reply fault as a Flower ClientApp mod;
+  :func:`poison_data` and :class:`PoisonedDataset` — data attacks on your own data.
 
 They are imported on first use, so that importing a light module (``fedpoison.report``,
 ``fedpoison.config``) does not import torch or Flower.
@@ -22,6 +24,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fedpoison.clients.data import PoisonedDataset, poison_data
+    from fedpoison.clients.mods import poison_mod
     from fedpoison.recorder import RoundRecorder
     from fedpoison.strategies.fltrust_root import RootTrainer
     from fedpoison.strategies.robust import RobustStrategy
@@ -33,20 +37,26 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "Adversary": "fedpoison.strategies.wrapper",
+    "PoisonedDataset": "fedpoison.clients.data",
     "LocalTraining": "fedpoison.training.local",
     "ReplyPolicy": "fedpoison.strategies.round",
     "RobustStrategy": "fedpoison.strategies.robust",
     "RootTrainer": "fedpoison.strategies.fltrust_root",
     "RoundRecorder": "fedpoison.recorder",
+    "poison_data": "fedpoison.clients.data",
+    "poison_mod": "fedpoison.clients.mods",
 }
 __all__ = [
     "Adversary",
+    "PoisonedDataset",
     "LocalTraining",
     "ReplyPolicy",
     "RobustStrategy",
     "RootTrainer",
     "RoundRecorder",
     "__version__",
+    "poison_data",
+    "poison_mod",
 ]
 
 

@@ -133,7 +133,7 @@ def test_through_flwr_run_offline(tmp_path: Path) -> None:
         "--federation-config",
         "num-supernodes=6",
         "--run-config",
-        'num-server-rounds=2 rule="median"',
+        'num-server-rounds=2 rule="median" attack="none" client-attack="sign_flip"',
     ]
     with _superlinks_stopped(flwr_home):
         done = subprocess.run(

@@ -16,6 +16,9 @@ import torch
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
+from stock_app import NUM_NODES, client_app
+from stock_app import digits as _digits
+from stock_app import model as _model
 
 from fedpoison.engines.grid import InlineGrid
 from fedpoison.engines.inline import server_context
@@ -23,7 +26,6 @@ from fedpoison.outputs import JOURNAL, load_results, read_journal, read_results
 from fedpoison.recorder import RoundRecorder
 from fedpoison.report import main as report
 from fedpoison.strategies.record import ClientIssue, RoundRecord, RoundTiming
-from tests.strategies.test_wrapper import NUM_NODES, _digits, _model, client_app
 
 CONFIG = {
     "dataset": {"name": "digits"},
