@@ -139,6 +139,7 @@ def _build_parts(
                 procedure=procedure,
             )
         )
+        engine.check(federation.new_model(), privacy)
     except (ValueError, TypeError, KeyError, FileNotFoundError, InstantiationException) as exc:
         raise ConfigError(_root_message(exc)) from exc
     return _Parts(federation, attack, defense, defense_f, engine, privacy)

@@ -36,6 +36,7 @@ from fedpoison.protocol import (
 )
 from fedpoison.records import record_of, to_record, to_state_dict
 from fedpoison.seeding import PRIVACY, TRAINING, torch_generator
+from fedpoison.training.batched import train_clients
 from fedpoison.training.local import LocalTraining, evaluate
 
 
@@ -78,6 +79,7 @@ class _ClientRuntime:
         self._config: ConfigRecord | None = None
         self._procedure = LocalTraining()
         self._state: list[torch.Tensor] = []
+        self._trained: dict[tuple[int, int], RecordDict] = {}  # by train_together
         self.data_attack: DataAttack | None = (
             None
             if spec.data_attack is None
@@ -128,6 +130,9 @@ class _ClientRuntime:
         (the reply attack, if any, is the ClientApp's innermost mod)."""
         config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
+        trained = self._trained.pop((server_round, pid), None)
+        if trained is not None:
+            return trained
         self.load(record_of(content, "arrays", ArrayRecord))
         x, y = self.local_data(pid, server_round)
         seed = self.spec.federation.seed
@@ -146,6 +151,32 @@ class _ClientRuntime:
                 "metrics": MetricRecord({NUM_EXAMPLES: len(y), TRAIN_LOSS: loss}),
             }
         )
+
+    def train_together(self, content: RecordDict, pids: list[int]) -> None:
+        """Train clients ``pids`` on one round's ``content`` as one batched call
+        (:func:`~fedpoison.training.batched.train_clients`, ``engine=vectorized``): each gets
+        its own (poisoned) data and generator, exactly as :meth:`train` gives it; the replies
+        wait for :meth:`train`, so the ClientApp's mods (reply attacks, local DP) still run on
+        each. If the batch cannot be trained (a client without examples), nothing is kept and
+        each client trains alone, failing alone."""
+        self._trained.clear()  # a round's replies not asked for (a missed deadline) go
+        config = record_of(content, "config", ConfigRecord)
+        server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
+        self.load(record_of(content, "arrays", ArrayRecord))
+        data = [self.local_data(pid, server_round) for pid in pids]
+        seed = self.spec.federation.seed
+        generators = [torch_generator(seed, TRAINING, server_round, pid) for pid in pids]
+        try:
+            states, losses = train_clients(
+                self.model, data, self.procedure(config), generators, self.device
+            )
+        except ValueError:
+            return
+        for pid, state, loss, (_, y) in zip(pids, states, losses, data, strict=True):
+            metrics = MetricRecord({NUM_EXAMPLES: len(y), TRAIN_LOSS: loss})
+            self._trained[(server_round, pid)] = RecordDict(
+                {"arrays": to_record(state), "metrics": metrics}
+            )
 
     def evaluate(self, content: RecordDict, pid: int) -> RecordDict:
         """Client ``pid``'s local accuracy and loss of the received model."""
@@ -168,9 +199,21 @@ def _runtime(spec: ClientSpec, key: str | None = None) -> _ClientRuntime:
     return _RUNTIMES[key]
 
 
-def warm_up(spec: ClientSpec) -> None:
-    """Load this process's data and model now rather than inside the first ClientApp call."""
-    _runtime(spec)
+def train_together(spec: ClientSpec, content: RecordDict, pids: list[int]) -> None:
+    """Batch-train clients ``pids`` of this process on ``content`` ahead of their ``train``
+    messages (:meth:`_ClientRuntime.train_together`)."""
+    _runtime(spec).train_together(content, pids)
+
+
+def warm_up(spec: ClientSpec, batched: bool = False) -> None:
+    """Load this process's data and model now rather than inside the first ClientApp call;
+    ``batched``: also pay :func:`~fedpoison.training.batched.train_clients`' first-use cost
+    (torch.func's imports and tracing, about 2 s) on one example of client 0."""
+    runtime = _runtime(spec)
+    if batched:
+        x, y = runtime.fed.client_data(0)
+        once = LocalTraining(local_steps=1, batch_size=1)
+        train_clients(runtime.model, [(x[:1], y[:1])], once, [torch.Generator()], runtime.device)
 
 
 def client_mods(spec: ClientSpec) -> list[Mod]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import torch
 from flwr.serverapp import ServerApp
 
 from fedpoison.clients.app import ClientSpec
+from fedpoison.privacy.base import Privacy
 
 
 class Engine(ABC):
@@ -45,6 +47,10 @@ class Engine(ABC):
                 call is not an exception here: it becomes an error reply that the strategy
                 records.
         """
+
+    def check(self, model: torch.nn.Module, privacy: Privacy) -> None:  # noqa: B027
+        """Raise ``ValueError`` before round 1 when this engine cannot run ``model`` (a fresh
+        one) under ``privacy`` exactly; every engine but ``vectorized`` runs everything."""
 
     def describe(self) -> dict[str, Any]:
         """Engine facts for provenance (name, workers, resources)."""
