@@ -22,12 +22,16 @@ from fedpoison.attacks.catalogue import attack_catalogue
 from fedpoison.attacks.fang_krum import FangKrum, fang_krum_attack
 from fedpoison.attacks.fang_trim import FangTrim, fang_trim_full, fang_trim_partial
 from fedpoison.attacks.gaussian import Gaussian, gaussian_attack
+from fedpoison.attacks.infinity import Infinity, infinity_attack
 from fedpoison.attacks.ipm import IPM, ipm_attack
 from fedpoison.attacks.label_flip import LabelFlip
 from fedpoison.attacks.malformed import Malformed
+from fedpoison.attacks.mimic import Mimic, mimic_attack
 from fedpoison.attacks.min_max import MinMax, min_max_attack, min_max_gamma
 from fedpoison.attacks.min_sum import MinSum, min_sum_attack, min_sum_gamma
 from fedpoison.attacks.num_examples_inflation import NumExamplesInflation, inflate_num_examples
+from fedpoison.attacks.optimal_alie import OptimalALIE, optimal_alie_attack
+from fedpoison.attacks.optimal_ipm import OptimalIPM, optimal_ipm_attack
 from fedpoison.attacks.scaling import Scaling, replacement_gamma, scaling_attack
 from fedpoison.attacks.sign_flip import SignFlip, sign_flip_attack
 from fedpoison.attacks.spec import AttackSpec, build_attack, build_view, check_attack
@@ -37,6 +41,7 @@ __all__ = [
     "ALIE",
     "DATA_ATTACKS",
     "IPM",
+    "Infinity",
     "KNOWLEDGE_ORDER",
     "REPLY_ATTACKS",
     "UPDATE_ATTACKS",
@@ -51,9 +56,12 @@ __all__ = [
     "LabelFlip",
     "MaliciousReplies",
     "Malformed",
+    "Mimic",
     "MinMax",
     "MinSum",
     "NumExamplesInflation",
+    "OptimalALIE",
+    "OptimalIPM",
     "Scaling",
     "SignFlip",
     "ThreatModel",
@@ -69,12 +77,16 @@ __all__ = [
     "fang_trim_full",
     "fang_trim_partial",
     "gaussian_attack",
+    "infinity_attack",
     "inflate_num_examples",
     "ipm_attack",
+    "mimic_attack",
     "min_max_attack",
     "min_max_gamma",
     "min_sum_attack",
     "min_sum_gamma",
+    "optimal_alie_attack",
+    "optimal_ipm_attack",
     "replacement_gamma",
     "scaling_attack",
     "sign_flip_attack",

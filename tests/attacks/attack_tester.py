@@ -7,12 +7,12 @@ An attack's test file subclasses one of them and holds only its formulas and spe
         attack = IPM
 
 For an update attack pytest then collects: crafted rows of shape ``(m, d)`` in the view's
-dtype and device, finite, new tensors; the view's tensors not mutated; the same generator
-giving the same rows; and the knowledge the attack declares (``required_knowledge()``,
-``requires_defense()``) enforced both ways: granted, it crafts; withheld, ``check_attack``
-refuses the config and ``craft`` refuses the view, each naming what to set. For a data
-attack: poisoned copies of the inputs' shapes and dtypes, labels in range, inputs untouched,
-the same generator giving the same data, and a consistent ``success_set``.
+dtype and device, finite (``finite = False`` for ``infinity``), new tensors; the view's tensors not
+mutated; the same generator giving the same rows; and the knowledge the attack declares
+(``required_knowledge()``, ``requires_defense()``) enforced both ways: granted, it crafts;
+withheld, ``check_attack`` refuses the config and ``craft`` refuses the view, each naming what
+to set. For a data attack: poisoned copies of the inputs' shapes and dtypes, labels in range,
+inputs untouched, the same generator giving the same data, and a consistent ``success_set``.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ class AttackTester:
     attack: ClassVar[type[UpdateAttack]]
     params: ClassVar[dict[str, Any]] = {}
     """Constructor arguments of the configuration under test."""
+    finite: ClassVar[bool] = True
+    """Whether the crafted rows are finite (``False`` only for ``infinity``: its rows are ∞)."""
 
     def make(self) -> UpdateAttack:
         return self.attack(**self.params)
@@ -120,7 +122,7 @@ class AttackTester:
             first, second = craft(), craft()
             assert first.updates.shape == (m, d)
             assert first.updates.dtype == dtype and first.updates.device == own.device
-            assert torch.isfinite(first.updates).all()
+            assert bool(torch.isfinite(first.updates).all()) == self.finite
             assert torch.equal(first.updates, second.updates)
             assert (first.num_examples is None) == (second.num_examples is None)
             assert torch.equal(own, own0) and torch.equal(benign, benign0)
@@ -144,7 +146,7 @@ class AttackTester:
 
         check_attack(spec, ThreatModel(knowledge=need, knows_defense=needs_defense))
         rows = craft(need, needs_defense)
-        assert rows.shape == own.shape and bool(torch.isfinite(rows).all())
+        assert rows.shape == own.shape and bool(torch.isfinite(rows).all()) == self.finite
         if need == "all":
             with pytest.raises(ValueError, match="needs threat.knowledge=all"):
                 check_attack(spec, ThreatModel(knowledge="own", knows_defense=True))
