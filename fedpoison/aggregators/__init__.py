@@ -18,6 +18,7 @@ from fedpoison.aggregators.dnc import DnC, dnc
 from fedpoison.aggregators.flame import Flame, flame
 from fedpoison.aggregators.fltrust import FLTrust, fltrust
 from fedpoison.aggregators.foolsgold import FoolsGold, foolsgold
+from fedpoison.aggregators.foundationfl import FoundationFL, foundationfl
 from fedpoison.aggregators.geometric_median import GeometricMedian, geometric_median
 from fedpoison.aggregators.krum import Krum, krum, krum_scores
 from fedpoison.aggregators.mda import MDA, mda
@@ -29,6 +30,7 @@ from fedpoison.aggregators.multi_krum import MultiKrum, multi_krum
 from fedpoison.aggregators.norm_clipping import NormClipping, norm_clipping
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
+from fedpoison.aggregators.signguard import SignGuard, signguard
 from fedpoison.aggregators.smea import SMEA, smea
 from fedpoison.aggregators.trimmed_mean import TrimmedMean, trimmed_mean
 
@@ -50,6 +52,7 @@ __all__ = [
     "FedAvg",
     "Flame",
     "FoolsGold",
+    "FoundationFL",
     "GeometricMedian",
     "Krum",
     "Meamed",
@@ -59,6 +62,7 @@ __all__ = [
     "NormClipping",
     "PreAggregator",
     "RoundContext",
+    "SignGuard",
     "TrimmedMean",
     "arc",
     "build_defense",
@@ -70,6 +74,7 @@ __all__ = [
     "flame",
     "fltrust",
     "foolsgold",
+    "foundationfl",
     "geometric_median",
     "krum",
     "krum_scores",
@@ -80,6 +85,7 @@ __all__ = [
     "monna",
     "multi_krum",
     "norm_clipping",
+    "signguard",
     "smea",
     "trimmed_mean",
 ]

@@ -1,0 +1,118 @@
+"""FoundationFL (Fang et al. 2025; the port's definition, unverified): the shared rule checks for
+both base rules, a naive transcription, the extremes example, m = 0 as the base rule, the
+attacker row it can copy, and clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive_rules import close, normal, seeds
+from rule_tester import RuleTester, context
+
+from fedpoison.aggregators import FoundationFL, foundationfl, median, trimmed_mean
+from fedpoison.aggregators.foundationfl import foundational_scores
+
+
+class TestFoundationFL(RuleTester):
+    rule = FoundationFL
+    bound = "2f+1"
+
+
+class TestFoundationFLMedian(RuleTester):
+    rule = FoundationFL
+    params = {"base": "median", "m": 3}
+    bound = "2f+1"
+
+
+def foundationfl_naive(x: list[list[float]], f: int, m: int, base: str) -> list[float]:
+    cols = list(zip(*x, strict=True))
+    hi, lo = [max(c) for c in cols], [min(c) for c in cols]
+
+    def dist(a, b):
+        return math.sqrt(sum((p - q) ** 2 for p, q in zip(a, b, strict=True)))
+
+    scores = [min(dist(row, hi), dist(row, lo)) for row in x]
+    star = x[scores.index(max(scores))]
+    rows = x + [star] * m
+    out = []
+    for col in zip(*rows, strict=True):
+        s = sorted(col)
+        if base == "median":
+            k = len(s)
+            out.append(s[k // 2] if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2)
+        else:
+            kept = s[f : len(s) - f]
+            out.append(sum(kept) / len(kept))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    f=st.integers(0, 3),
+    extra=st.integers(0, 6),
+    d=st.integers(1, 6),
+    m=st.integers(0, 4),
+    seed=seeds,
+    base=st.sampled_from(["trimmed_mean", "median"]),
+)
+def test_matches_the_naive_transcription(f, extra, d, m, seed, base) -> None:
+    x = normal(2 * f + 1 + extra, d, seed)
+    close(foundationfl(x, f, m=m, base=base), foundationfl_naive(x.tolist(), f, m, base))
+    got = FoundationFL(m=m, base=base)(x, context(x, f))
+    close(got.aggregate, foundationfl_naive(x.tolist(), f, m, base))
+    close(got.weights, [1.0 / x.shape[0]] * x.shape[0])
+
+
+def test_scores_of_the_extremes_example() -> None:
+    """g_max = (100, 3), g_min = (1, −100): s = (99.02, 98.01, 97.00, 99.00), i* = row 0; the
+    single extreme attacker (row 3) comes second."""
+    x = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [100.0, -100.0]], dtype=torch.float64)
+    scores = foundational_scores(x)
+    close(scores, [math.hypot(99, 2), math.hypot(98, 1), 97.0, 99.0])
+    assert int(scores.argmax()) == 0
+
+
+def test_m_zero_is_the_base_rule() -> None:
+    x = normal(9, 4, 3)
+    torch.testing.assert_close(foundationfl(x, 2, m=0), trimmed_mean(x, 2))
+    torch.testing.assert_close(foundationfl(x, 2, m=0, base="median"), median(x))
+
+
+def test_copies_pull_the_aggregate_towards_the_chosen_row() -> None:
+    x = normal(11, 5, 7)
+    star = x[int(foundational_scores(x).argmax())]
+    for base in ("trimmed_mean", "median"):
+        gaps = [float((foundationfl(x, 2, m=m, base=base) - star).norm()) for m in (0, 4, 40)]
+        assert gaps[0] > gaps[1] > gaps[2]
+
+
+def test_an_attacker_between_two_extreme_attackers_is_copied() -> None:
+    """Why bounded_influence is not declared: the attacker at the midpoint of the range scores
+    highest, and its m copies survive the trim of f per side."""
+    honest = normal(9, 3, 0)
+    x = torch.cat([torch.full((1, 3), 1e12), torch.full((1, 3), 5e11), honest]).double()
+    assert int(foundational_scores(x).argmax()) == 1
+    assert float(foundationfl(x, 2, m=2).abs().min()) > 1e10
+    assert float(trimmed_mean(x, 2).abs().max()) < 10  # the base rule alone is not moved
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"m": -1}, "m must be an integer ≥ 0"),
+        ({"m": 1.5}, "m must be an integer ≥ 0"),
+        ({"base": "mean"}, "base must be trimmed_mean|median"),
+    ],
+)
+def test_constructor_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=f"foundationfl: {message}"):
+        FoundationFL(**kwargs)
+
+
+def test_function_precondition_names_n_f_and_bound() -> None:
+    with pytest.raises(ValueError, match=r"foundationfl: needs n ≥ 2f\+1 = 7, got n=6, f=3"):
+        foundationfl(normal(6, 2, 0), 3, m=2)
