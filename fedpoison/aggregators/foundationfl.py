@@ -15,9 +15,13 @@ is implemented is the one third-party port found, consistent with recollection:
 
 Still to check against the paper: min or sum in the score, exact copies or not, the default
 ``m`` (the port's 2 is the class default here, not a paper value), ``b`` on ``n + m`` rows,
-and tie-breaking. Consequence of this definition: a Byzantine row placed between two extreme
-Byzantine rows scores highest and is copied ``m`` times, which the trim does not remove, so
-influence is not bounded (the class declares ``bounded_influence = False``).
+and tie-breaking. Consequence of this definition: a Byzantine row far from both extreme
+vectors scores highest and is copied ``m`` times, which the trim does not remove, so influence
+is not bounded (the class declares ``bounded_influence = False``). Two such rows: one placed
+between two extreme Byzantine rows, and IPM's ``−τ·mean`` whenever the mean has coordinates of
+both signs (it is the minimum on some coordinates and the maximum on the others); Optimal-IPM
+then makes a digits run diverge. A definition the paper's robustness claims would survive is
+likely different; verify before relying on this rule.
 """
 
 from __future__ import annotations

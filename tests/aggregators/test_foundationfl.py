@@ -100,6 +100,21 @@ def test_an_attacker_between_two_extreme_attackers_is_copied() -> None:
     assert float(trimmed_mean(x, 2).abs().max()) < 10  # the base rule alone is not moved
 
 
+def test_ipm_rows_are_the_ones_copied_when_the_mean_has_mixed_signs() -> None:
+    """IPM's rows −τ·mean are the minimum where the mean is positive and the maximum where it
+    is negative, hence far from both extreme vectors: they score highest, their copies survive
+    the trim and the deviation grows with τ, while the trimmed mean alone stays put. (Seen end
+    to end: optimal_ipm against foundationfl on digits makes the model diverge in round 5.)"""
+    sign = torch.where(torch.arange(50) % 2 == 0, 1.0, -1.0).double()
+    honest = sign + 0.5 * normal(16, 50, 0)
+    center = honest.mean(dim=0)
+    for tau in (10.0, 1000.0):  # 2 copies among the 22 − 8 kept values: ≈ τ·‖mean‖/7 ≈ τ
+        x = torch.cat([-tau * center.expand(4, 50), honest])
+        assert int(foundational_scores(x).argmax()) < 4  # an attacker row
+        assert float((foundationfl(x, 4, m=2) - center).norm()) > 0.5 * tau
+        assert float((trimmed_mean(x, 4) - center).norm()) < 2.0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
