@@ -60,7 +60,8 @@ def sign_features(updates: torch.Tensor, start: int, k: int) -> torch.Tensor:
     """``(n, 3)`` float64 fractions of positive, zero and negative entries in columns
     ``start … start+k−1``, each column divided by its maximum over rows plus 1e-8."""
     block = updates[:, start : start + k]
-    counts = torch.stack([(block > 0).sum(1), (block == 0).sum(1), (block < 0).sum(1)], dim=1)
+    positive, negative = (block > 0).sum(1), (block < 0).sum(1)  # finite: the rest are zeros
+    counts = torch.stack([positive, k - positive - negative, negative], dim=1)
     fractions = counts.to(torch.float64) / k
     return fractions / (fractions.max(dim=0).values + 1e-8)
 
