@@ -41,5 +41,9 @@ class Infinity(UpdateAttack):
     knowledge: ClassVar[Knowledge] = "own"
     needs_defense: ClassVar[bool] = False
 
+    def per_client(self) -> bool:
+        """Needs nothing: a malicious ClientApp can send its own ∞ row."""
+        return True
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         return MaliciousReplies(infinity_attack(view.own, view.num_malicious))
