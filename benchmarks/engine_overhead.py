@@ -11,6 +11,7 @@ under the table: inline run in this process, each of its rounds followed by a fl
 Usage::
 
     python benchmarks/engine_overhead.py [--rounds 10] [--engines inline,ray,flower] [--repeats 5]
+    python benchmarks/engine_overhead.py --engines inline,vectorized --model logreg --repeats 3
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from fedpoison.training.local import LocalTraining, local_train
 
 COMMON = [
     "dataset=digits",
-    "model=mlp",
     "partition=iid",
     "federation.num_clients=100",
     "attack=none",
@@ -50,11 +50,11 @@ class Floor:
     """A single-process loop doing the identical local training + FedAvg, one round per call
     (one torch thread, like ``engine=inline``'s default and each Ray worker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str = "mlp") -> None:
         spec = FederationSpec(
             dataset={"_target_": "fedpoison.data.digits.load_digits"},
             partition={"_target_": "fedpoison.data.partition.iid", "_partial_": True},
-            model={"_target_": "fedpoison.models.simple.mlp", "_partial_": True},
+            model={"_target_": f"fedpoison.models.simple.{model}", "_partial_": True},
             num_clients=100,
             seed=0,
         )
@@ -83,9 +83,9 @@ class Floor:
         return time.perf_counter() - t0
 
 
-def floor(rounds: int) -> list[float]:
+def floor(rounds: int, model: str = "mlp") -> list[float]:
     """Seconds per round of ``rounds`` rounds of a fresh :class:`Floor`."""
-    loop = Floor()
+    loop = Floor(model)
     return [loop.round() for _ in range(rounds)]
 
 
@@ -94,7 +94,7 @@ def round_seconds(row: dict) -> float:
     return row["train_s"] + row["aggregate_s"] + row["eval_s"]
 
 
-def paired_inline(rounds: int) -> list[float]:
+def paired_inline(rounds: int, model: str = "mlp") -> list[float]:
     """Per round, ``engine=inline``'s round time over a floor round run right after it in the
     same process: both see the same moment's machine load, so the ratio is steady where
     separate runs are not."""
@@ -106,9 +106,10 @@ def paired_inline(rounds: int) -> list[float]:
 
     with initialize_config_module(config_module="fedpoison.conf", version_base="1.3"):
         cfg = compose(
-            config_name="config", overrides=[*COMMON, "engine=inline", f"num_rounds={rounds}"]
+            config_name="config",
+            overrides=[*COMMON, f"model={model}", "engine=inline", f"num_rounds={rounds}"],
         )
-    loop = Floor()
+    loop = Floor(model)
     ratios: list[float] = []
 
     def after_round(record: RoundRecord) -> None:
@@ -119,7 +120,9 @@ def paired_inline(rounds: int) -> list[float]:
     return ratios[1:]
 
 
-def engine_run(engine: str, rounds: int, extra: list[str]) -> tuple[list[float], float, float]:
+def engine_run(
+    engine: str, rounds: int, extra: list[str], model: str = "mlp"
+) -> tuple[list[float], float, float]:
     """(seconds per round, start-up seconds, final accuracy) of one CLI run."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [
@@ -127,6 +130,7 @@ def engine_run(engine: str, rounds: int, extra: list[str]) -> tuple[list[float],
             "-m",
             "fedpoison",
             *COMMON,
+            f"model={model}",
             f"engine={engine}",
             f"num_rounds={rounds}",
             f"hydra.run.dir={out}",
@@ -151,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--engines", default="inline,ray,flower")
+    parser.add_argument("--model", default="mlp", help="mlp or logreg (the floor trains it too)")
     parser.add_argument(
         "--repeats", type=int, default=1, help="alternate floor and engines this many times"
     )
@@ -158,7 +163,8 @@ def main() -> None:
     print(
         f"# engine overhead — {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, "
-        f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, digits/mlp, "
+        f"torch {torch.__version__}, {args.rounds} rounds, 100 clients × 1 epoch, "
+        f"digits/{args.model}, "
         f"warm rounds of {args.repeats} alternating repeats"
     )
     extras = {"ray": ["engine.num_workers=2"], "flower": ["engine.num_cpus_per_client=1"]}
@@ -167,14 +173,16 @@ def main() -> None:
     startups: dict[str, list[float]] = {name: [] for name in engines}
     accuracy: dict[str, float] = {}
     for _ in range(args.repeats):  # alternate, so that a noisy minute hits every runner alike
-        warm["floor"] += floor(args.rounds)[1:]
+        warm["floor"] += floor(args.rounds, args.model)[1:]
         for engine in engines:
             per_round, startup, accuracy[engine] = engine_run(
-                engine, args.rounds, extras.get(engine, [])
+                engine, args.rounds, extras.get(engine, []), args.model
             )
             warm[engine] += per_round[1:]
             startups[engine].append(startup)
-    paired = paired_inline(max(args.rounds, 2) * args.repeats) if "inline" in engines else []
+    paired = (
+        paired_inline(max(args.rounds, 2) * args.repeats, args.model) if "inline" in engines else []
+    )
     median = {name: statistics.median(times) for name, times in warm.items()}
     best = {name: min(times) for name, times in warm.items()}
     print(
@@ -197,6 +205,11 @@ def main() -> None:
             "\ninline / floor, paired round by round in one process: "
             f"median {statistics.median(paired):.2f}, "
             f"quartiles {q[0]:.2f}–{q[2]:.2f} ({len(paired)} rounds)"
+        )
+    if "inline" in warm and "vectorized" in warm:
+        print(
+            f"\nvectorized is {median['inline'] / median['vectorized']:.1f}× (median) and "
+            f"{best['inline'] / best['vectorized']:.1f}× (best) faster per warm round than inline"
         )
     if "inline" in warm and "flower" in warm:
         print(

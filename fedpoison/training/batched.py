@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
+from torch.nn.utils.rnn import pad_sequence
 
 from fedpoison.training.local import LocalTraining, batches
 
@@ -46,17 +47,12 @@ def _step_batch(
     """``(rows (k, B) into the concatenated data, row mask (k, B), active (k,))`` for one
     step; a short batch is padded with its own first row, a client without this step with
     row 0 (both masked out)."""
-    width = max(len(p[step]) for p in plans if step < len(p))
-    rows = torch.zeros(len(plans), width, dtype=torch.long)
-    real = torch.zeros(len(plans), dtype=torch.long)
-    for j, (plan, offset) in enumerate(zip(plans, offsets, strict=True)):
-        if step < len(plan):
-            idx = plan[step] + offset
-            rows[j, : len(idx)] = idx
-            rows[j, len(idx) :] = idx[0]
-            real[j] = len(idx)
-    mask = torch.arange(width).unsqueeze(0) < real.unsqueeze(1)
-    return rows, mask, real > 0
+    empty = torch.zeros(0, dtype=torch.long)
+    steps = [p[step] + o if step < len(p) else empty for p, o in zip(plans, offsets, strict=True)]
+    rows = pad_sequence(steps, batch_first=True, padding_value=-1)
+    mask = rows >= 0
+    rows = torch.where(mask, rows, rows[:, :1].clamp(min=0))
+    return rows, mask, mask[:, 0]
 
 
 def train_clients(
@@ -107,10 +103,8 @@ def train_clients(
     finally:
         model.train(was_training)
     counts = torch.tensor([len(p) for p in plans], dtype=torch.float64)
-    states = [
-        {n: params[n][j] if n in params else t for n, t in model.state_dict().items()}
-        for j in range(k)
-    ]
+    order = list(model.state_dict())
+    states = [{n: params[n][j] if n in params else fixed[n] for n in order} for j in range(k)]
     return states, (totals / counts).tolist()
 
 
