@@ -20,6 +20,7 @@ before round 1 naming the count and a workable ``n``/``f``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import ClassVar
 
 import torch
@@ -88,16 +89,15 @@ def mda(updates: torch.Tensor, f: int, max_subsets: int = MAX_SUBSETS) -> torch.
     return selection_weights(updates, kept) @ updates
 
 
-@AGGREGATORS.register("mda")
-class MDA(Aggregator):
-    """MDA; weights are ``1/(n−f)`` on the selected subset, 0 on the rejected rows.
+class SubsetRule(Aggregator):
+    """A rule that averages the best of the ``C(n, f)`` subsets of ``n−f`` rows (MDA, SMEA);
+    weights are ``1/(n−f)`` on the selected subset, 0 on the rejected rows.
 
     Args:
         max_subsets: the largest ``C(n, f)`` enumerated per round; above it the run is
             refused before round 1.
     """
 
-    paper: ClassVar[str] = "El Mhamdi et al. 2020"
     requirement: ClassVar[str] = "n ≥ 2f+1, C(n, f) ≤ max_subsets (10⁶)"
     translation_equivariant: ClassVar[bool] = True
     scale_equivariant: ClassVar[bool] = True
@@ -112,6 +112,27 @@ class MDA(Aggregator):
     def check(self, n: int, f: int) -> None:
         check_subset_rule(self.name, n, f, self.max_subsets)
 
+    @abstractmethod
+    def subset(self, updates: torch.Tensor, f: int) -> list[int]:
+        """The selected rows, ascending."""
+
     def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
-        weights = selection_weights(updates, mda_subset(updates, ctx.f, self.max_subsets))
+        weights = selection_weights(updates, self.subset(updates, ctx.f))
         return AggregationResult(weights @ updates, weights)
+
+
+@AGGREGATORS.register("mda")
+class MDA(SubsetRule):
+    """MDA (see :class:`SubsetRule` for weights and ``max_subsets``).
+
+    Not permutation invariant: ties between subsets are generic (the diameter is set by one
+    pair, so every subset that keeps that pair ties) and go to the lexicographically first
+    subset, as in all three reference codes (REFERENCES D19); reordering the rows can pick
+    another of the tied subsets, hence another mean.
+    """
+
+    paper: ClassVar[str] = "El Mhamdi et al. 2020"
+    permutation_invariant: ClassVar[bool] = False
+
+    def subset(self, updates: torch.Tensor, f: int) -> list[int]:
+        return mda_subset(updates, f, self.max_subsets)

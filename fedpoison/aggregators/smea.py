@@ -32,8 +32,8 @@ from fedpoison.aggregators._subsets import (
     kept_mask,
     unrank,
 )
-from fedpoison.aggregators.base import AGGREGATORS, AggregationResult, Aggregator, RoundContext
-from fedpoison.aggregators.mda import check_subset_rule, selection_weights
+from fedpoison.aggregators.base import AGGREGATORS
+from fedpoison.aggregators.mda import SubsetRule, check_subset_rule, selection_weights
 
 
 def subset_eigenvalues(g: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,29 +87,11 @@ def smea(updates: torch.Tensor, f: int, max_subsets: int = MAX_SUBSETS) -> torch
 
 
 @AGGREGATORS.register("smea")
-class SMEA(Aggregator):
-    """SMEA; weights are ``1/(n−f)`` on the selected subset, 0 on the rejected rows.
-
-    Args:
-        max_subsets: the largest ``C(n, f)`` enumerated per round; above it the run is
-            refused before round 1.
-    """
+class SMEA(SubsetRule):
+    """SMEA (see :class:`~fedpoison.aggregators.mda.SubsetRule` for weights and
+    ``max_subsets``)."""
 
     paper: ClassVar[str] = "Allouah et al. 2023 (ICML)"
-    requirement: ClassVar[str] = "n ≥ 2f+1, C(n, f) ≤ max_subsets (10⁶)"
-    translation_equivariant: ClassVar[bool] = True
-    scale_equivariant: ClassVar[bool] = True
-    rejects_far_rows: ClassVar[bool] = True
-    aggregate_is_weighted_sum: ClassVar[bool] = True
 
-    def __init__(self, max_subsets: int = MAX_SUBSETS) -> None:
-        if max_subsets < 1:
-            raise ValueError(f"{self.name}: max_subsets must be ≥ 1, got {max_subsets}")
-        self.max_subsets = max_subsets
-
-    def check(self, n: int, f: int) -> None:
-        check_subset_rule(self.name, n, f, self.max_subsets)
-
-    def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
-        weights = selection_weights(updates, smea_subset(updates, ctx.f, self.max_subsets))
-        return AggregationResult(weights @ updates, weights)
+    def subset(self, updates: torch.Tensor, f: int) -> list[int]:
+        return smea_subset(updates, f, self.max_subsets)

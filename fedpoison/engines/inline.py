@@ -41,9 +41,13 @@ class InlineEngine(Engine):
         if self.num_threads is not None:
             torch.set_num_threads(self.num_threads)
         try:
-            server_app(InlineGrid(make_client_app(client_spec), num_clients), server_context())
+            server_app(self.grid(client_spec, num_clients), server_context())
         finally:
             torch.set_num_threads(previous)
+
+    def grid(self, client_spec: ClientSpec, num_clients: int) -> InlineGrid:
+        """The in-process Grid the ServerApp runs on (built inside the torch-threads scope)."""
+        return InlineGrid(make_client_app(client_spec), num_clients)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "num_threads": self.num_threads}

@@ -17,18 +17,15 @@ refuses those before round 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from flwr.app import Context, Message
 from flwr.app.message_type import MessageType
 from flwr.clientapp import ClientApp
-from flwr.serverapp import ServerApp
 
 from fedpoison.clients.app import ClientSpec, make_client_app, train_together, warm_up
-from fedpoison.engines.base import Engine
 from fedpoison.engines.grid import InlineGrid, Job
-from fedpoison.engines.inline import server_context
+from fedpoison.engines.inline import InlineEngine
 from fedpoison.privacy.base import Privacy
 from fedpoison.protocol import PARTITION_ID
 from fedpoison.training.batched import batchable
@@ -55,15 +52,10 @@ class VectorizedGrid(InlineGrid):
         return super().execute(jobs, deadline)
 
 
-class VectorizedEngine(Engine):
+class VectorizedEngine(InlineEngine):
     """In-process, batched local training (``num_threads`` as for ``engine=inline``)."""
 
     name = "vectorized"
-
-    def __init__(self, num_threads: int | None = 1) -> None:
-        if num_threads is not None and num_threads < 1:
-            raise ValueError(f"engine.num_threads must be ≥ 1 or null, got {num_threads}")
-        self.num_threads = num_threads
 
     def check(self, model: torch.nn.Module, privacy: Privacy) -> None:
         """Refuse, before round 1, what batched training cannot reproduce exactly."""
@@ -75,18 +67,7 @@ class VectorizedEngine(Engine):
         if reason is not None:
             raise ValueError(f"engine=vectorized cannot run this run: {reason}; use engine=inline")
 
-    def execute(
-        self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool
-    ) -> None:
-        previous = torch.get_num_threads()
-        if self.num_threads is not None:
-            torch.set_num_threads(self.num_threads)
-        try:
-            warm_up(client_spec, batched=True)  # one-off costs before round 1
-            grid = VectorizedGrid(make_client_app(client_spec), client_spec, num_clients)
-            server_app(grid, server_context())
-        finally:
-            torch.set_num_threads(previous)
-
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "num_threads": self.num_threads}
+    def grid(self, client_spec: ClientSpec, num_clients: int) -> InlineGrid:
+        """A :class:`VectorizedGrid`, after paying torch.func's one-off cost (before round 1)."""
+        warm_up(client_spec, batched=True)
+        return VectorizedGrid(make_client_app(client_spec), client_spec, num_clients)
