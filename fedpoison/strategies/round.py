@@ -120,7 +120,7 @@ def apply_reply_policy(plan: RoundPlan, got: RoundReplies, policy: ReplyPolicy) 
     if faulty and policy.on_invalid == "fail":
         raise RoundError(
             f"round {plan.server_round}: invalid replies {got.invalid} "
-            "(robustness.on_invalid_reply=fail)"
+            "(robustness.on_invalid_reply=fail; RobustStrategy: ReplyPolicy(on_invalid='fail'))"
         )
     ids, weights, counts = got.client_ids, got.weights, got.num_examples
     if faulty and policy.on_invalid == "zero":  # a faulty client counts as an unchanged model
@@ -247,7 +247,8 @@ def aggregate_round(
         if not server.replies.skip_invalid_rounds:
             raise RoundError(
                 f"round {plan.server_round}: {skip}; "
-                "set robustness.skip_invalid_rounds=true to skip such rounds"
+                "set robustness.skip_invalid_rounds=true to skip such rounds "
+                "(RobustStrategy: replies=ReplyPolicy(skip_invalid_rounds=True))"
             ) from None
         record.skipped = str(skip)
         return RoundOutcome(None, record)
