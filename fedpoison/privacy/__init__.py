@@ -6,7 +6,8 @@
 - :class:`LocalDP` — each client clips and noises its own update (a ClientApp mod);
 - :class:`DPSGD` — per-example clipping and noise in local training (Opacus).
 
-ε per round comes from Opacus' accountants (:mod:`fedpoison.privacy.accounting`).
+ε per round comes from Flower's without-replacement RDP accountant (``central``, ``local``) or
+Opacus' accountants (:mod:`fedpoison.privacy.accounting`).
 """
 
 from fedpoison.privacy.base import DifferentialPrivacy, Privacy, Setting

@@ -1,14 +1,26 @@
-"""Privacy accounting with Opacus' accountants (RDP by default; PRV and GDP available).
+"""Privacy accounting: ε of a run's composed Gaussian releases, for the sampling it really does.
 
-A run's privacy loss is a composition of identical Gaussian mechanisms: ``steps`` releases
-with noise multiplier ``z``, each on a subsample drawn with rate ``q``. Opacus' accountants
-take that history as ``[(z, q, steps)]``; :func:`epsilon` builds it directly, so the number
-is a pure function of the round count (a resumed run reports the same ε as an uninterrupted
-one, with no accountant state to checkpoint).
+A run's privacy loss is a composition of identical subsampled Gaussian mechanisms: ``steps``
+releases with noise multiplier ``z`` (noise std / clipping bound), each on a sample of
+``sample_size`` of ``population`` units. :func:`epsilon` composes that history in one call, so
+the number is a pure function of the round count (a resumed run reports the same ε as an
+uninterrupted one, with no accountant state to checkpoint).
 
-Caveat (as in Opacus, TensorFlow Privacy and Flower): the amplification-by-subsampling bound
-assumes Poisson sampling, while fedpoison samples a fixed number of clients (and DP-SGD
-takes fixed-size shuffled batches). The reported ε is the standard approximation, not a proof.
+Accountants (``privacy.accountant``):
+
+- ``rdp_wor`` (default of ``central`` and ``local``): Rényi DP of the Gaussian mechanism on a
+  sample drawn *without replacement* of fixed size m from N (Wang, Balle & Kasiviswanathan,
+  AISTATS 2019, "Subsampled Rényi differential privacy", Thm. 27), through Flower's
+  ``flwr.serverapp.RdpAccountant`` with ``SamplingMethod.WITHOUT_REPLACEMENT`` (Google's
+  dp-accounting underneath). This is how fedpoison samples clients: exactly
+  ``clients_per_round`` of ``num_clients`` each round. The bound is for the *replace-one*
+  neighbouring relation (N is public), under which swapping one unit's clipped contribution
+  moves a sum by up to 2C, twice the add/remove sensitivity; dp-accounting's noise multiplier
+  is relative to that sensitivity, so the release is charged ``z/2``.
+- ``rdp``, ``prv``, ``gdp``: Opacus' accountants, which assume Poisson sampling with rate
+  q = m/N and the add/remove relation (sensitivity C, multiplier z). For fixed-size sampling
+  they are the customary approximation (as in Opacus, TF Privacy and Flower's examples), not a
+  proof; ``dpsgd`` keeps ``rdp`` as its default (Opacus' own DP-SGD accounting).
 """
 
 from __future__ import annotations
@@ -18,35 +30,99 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ACCOUNTANTS = ("rdp", "prv", "gdp")
+REPLACE_ONE_SENSITIVITY = 2.0
+"""Sensitivity of a sum of C-clipped contributions under replace-one, in units of C."""
 
 
 @dataclass(frozen=True)
 class Release:
-    """One kind of Gaussian release: noise multiplier ``z``, sampling rate ``q``, ``steps`` per
-    round."""
+    """One kind of Gaussian release: noise multiplier ``z`` (noise std / clipping bound) on a
+    sample of ``sample_size`` of ``population`` units, ``steps_per_round`` times per round."""
 
     noise_multiplier: float
-    sample_rate: float
+    sample_size: int
+    population: int
     steps_per_round: int = 1
+
+    @property
+    def sample_rate(self) -> float:
+        """q = m/N, the Poisson rate Opacus' accountants take."""
+        return self.sample_size / self.population
 
 
 @functools.cache
-def accountants() -> Callable[[str], Any]:
-    """Opacus' ``create_accountant``, imported on first use: Opacus takes ~1.7 s to import, so
-    only runs with DP pay it, and they pay it before round 1 (the mechanisms' ``check`` calls
-    this), not inside round 1's time."""
+def _opacus() -> Callable[[str], Any]:
+    """Opacus' ``create_accountant``, imported on first use (~1.7 s)."""
     from opacus.accountants import create_accountant
 
     return create_accountant
 
 
-def epsilon(release: Release, rounds: int, delta: float, accountant: str = "rdp") -> float:
-    """ε after ``rounds`` rounds of ``release`` at ``delta`` (Opacus ``create_accountant``)."""
+@functools.cache
+def _flower() -> tuple[Any, Any]:
+    """Flower's ``RdpAccountant`` and ``flwr.serverapp`` (its config and event types); raises
+    ``ValueError`` with the install line when dp-accounting is missing."""
+    import flwr.serverapp as api
+
+    try:
+        import dp_accounting.rdp  # noqa: F401  (Flower's backend; checked here for the message)
+    except ImportError:
+        raise ValueError(
+            "privacy.accountant=rdp_wor needs dp-accounting (Flower's DP extra): "
+            "pip install 'flwr[dp]>=1.42,<1.43'; or choose privacy.accountant=rdp"
+        ) from None
+    return api.RdpAccountant, api
+
+
+def _opacus_epsilon(name: str, release: Release, steps: int, delta: float) -> float:
+    acct = _opacus()(name)
+    acct.history = [(release.noise_multiplier, release.sample_rate, steps)]
+    return float(acct.get_epsilon(delta=delta))
+
+
+def without_replacement_epsilon(release: Release, steps: int, delta: float) -> float:
+    """ε after ``steps`` releases, sampling without replacement (replace-one, multiplier z/2)."""
+    accountant_cls, api = _flower()
+    config = api.PrivacyConfig(
+        target_delta=delta,
+        population_size=release.population,
+        neighboring_relation=api.NeighboringRelation.REPLACE_ONE,
+        sampling_method=api.SamplingMethod.WITHOUT_REPLACEMENT,
+    )
+    accountant = accountant_cls(config)
+    event = api.GaussianPrivacyEvent(
+        noise_multiplier=release.noise_multiplier / REPLACE_ONE_SENSITIVITY,
+        sample_size=release.sample_size,
+        population_size=release.population,
+    )
+    accountant.compose(event, count=steps)
+    return float(accountant.get_epsilon(delta))
+
+
+_EPSILON: dict[str, Callable[[Release, int, float], float]] = {
+    "rdp_wor": without_replacement_epsilon,
+    "rdp": functools.partial(_opacus_epsilon, "rdp"),
+    "prv": functools.partial(_opacus_epsilon, "prv"),
+    "gdp": functools.partial(_opacus_epsilon, "gdp"),
+}
+ACCOUNTANTS = tuple(_EPSILON)
+_BACKENDS: dict[str, Callable[[], Any]] = {
+    "rdp_wor": _flower,
+    "rdp": _opacus,
+    "prv": _opacus,
+    "gdp": _opacus,
+}
+
+
+def load(accountant: str) -> None:
+    """Import ``accountant``'s library now (the mechanisms' ``check``, before round 1), so that
+    round 1's time does not include it; ``ValueError`` with the install line when it is
+    missing."""
+    _BACKENDS[accountant]()
+
+
+def epsilon(release: Release, rounds: int, delta: float, accountant: str = "rdp_wor") -> float:
+    """ε after ``rounds`` rounds of ``release`` at ``delta`` with ``accountant``."""
     if rounds < 1:
         return 0.0
-    acct = accountants()(accountant)
-    acct.history = [
-        (release.noise_multiplier, release.sample_rate, release.steps_per_round * rounds)
-    ]
-    return float(acct.get_epsilon(delta=delta))
+    return _EPSILON[accountant](release, release.steps_per_round * rounds, delta)

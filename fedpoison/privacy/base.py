@@ -19,7 +19,7 @@ import torch
 from flwr.clientapp.typing import Mod
 from torch import nn
 
-from fedpoison.privacy.accounting import ACCOUNTANTS, Release, accountants, epsilon
+from fedpoison.privacy.accounting import ACCOUNTANTS, Release, epsilon, load
 from fedpoison.training.local import LocalTraining, local_train
 
 
@@ -191,11 +191,13 @@ class DifferentialPrivacy(Privacy):
         noise_multiplier: z > 0; the Gaussian noise std is z × the clipping bound (× 1/n for a
             mean).
         delta: target δ of the (ε, δ) guarantee; must be < 1/(number of protected units).
-        accountant: Opacus accountant, ``rdp`` (default), ``prv`` or ``gdp``.
+        accountant: ``rdp_wor`` (default: fixed-size sampling without replacement, Flower's
+            ``RdpAccountant``) or Opacus' Poisson-sampling ``rdp``, ``prv``, ``gdp``
+            (:mod:`fedpoison.privacy.accounting`).
     """
 
     def __init__(
-        self, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp"
+        self, noise_multiplier: float = 1.0, delta: float = 1e-5, accountant: str = "rdp_wor"
     ) -> None:
         if not noise_multiplier > 0:
             raise ValueError(
@@ -214,10 +216,10 @@ class DifferentialPrivacy(Privacy):
         self._release: Release | None = None
 
     def _set_release(self, release: Release) -> None:
-        """What :meth:`spent` accounts; imports the accountants now (``check``, before round
-        1), so that round 1's time does not include Opacus' import."""
+        """What :meth:`spent` accounts; imports the accountant's library now (``check``, before
+        round 1), so that round 1's time does not include the import."""
         self._release = release
-        accountants()
+        load(self.accountant)
 
     def _check_delta(self, units: int, what: str) -> None:
         if self.delta >= 1.0 / units:

@@ -25,8 +25,9 @@ Why not Flower's ``DifferentialPrivacyServerSide{Fixed,Adaptive}Clipping``: they
 their own ``aggregate_train`` before the wrapped strategy runs, so the simulated adversary
 (which crafts its rows inside ``RobustStrategy.aggregate_train``) would escape clipping; their
 noise comes from NumPy's global RNG (runs would not be reproducible); and their accountant
-is limited to FedAvg with no amplification. Clipping and noise are a few lines; the
-accountant is Opacus' (:mod:`fedpoison.privacy.accounting`).
+is limited to FedAvg with no amplification. Clipping and noise are a few lines; the default
+accountant is Flower's ``RdpAccountant`` for sampling without replacement, which is how the
+clients are sampled (:mod:`fedpoison.privacy.accounting`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class CentralDP(DifferentialPrivacy):
         clip_lr: float = 0.2,
         clip_count_stddev: float | None = None,
         delta: float = 1e-5,
-        accountant: str = "rdp",
+        accountant: str = "rdp_wor",
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
         if target_quantile is not None and not 0 < target_quantile < 1:
@@ -98,7 +99,7 @@ class CentralDP(DifferentialPrivacy):
                     "raise clip_count_stddev"
                 )
             self.update_noise_multiplier = (self.noise_multiplier**-2 - count_term) ** -0.5
-        self._set_release(Release(self.noise_multiplier, clients_per_round / setting.num_clients))
+        self._set_release(Release(self.noise_multiplier, clients_per_round, setting.num_clients))
 
     def clip(self, updates: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         factors = clip_factors(updates, self.clip_norm)

@@ -61,7 +61,7 @@ class DPSGD(DifferentialPrivacy):
         steps = procedure.local_steps or procedure.local_epochs * math.ceil(
             min_partition / procedure.batch_size
         )
-        self._set_release(Release(self.noise_multiplier, batch / min_partition, steps))
+        self._set_release(Release(self.noise_multiplier, batch, min_partition, steps))
 
     def train(
         self,

@@ -66,7 +66,7 @@ class LocalDP(DifferentialPrivacy):
         clip_norm: float = 1.0,
         noise_multiplier: float = 1.0,
         delta: float = 1e-5,
-        accountant: str = "rdp",
+        accountant: str = "rdp_wor",
     ) -> None:
         super().__init__(noise_multiplier, delta, accountant)
         self.clip_norm = positive(clip_norm, "clip_norm")
@@ -74,7 +74,7 @@ class LocalDP(DifferentialPrivacy):
     def check(self, setting: Setting) -> None:
         self._check_delta(setting.num_clients, "clients")
         self._set_release(
-            Release(self.noise_multiplier, setting.clients_per_round / setting.num_clients)
+            Release(self.noise_multiplier, setting.clients_per_round, setting.num_clients)
         )
 
     def client_mods(self, seed: int) -> list[Mod]:

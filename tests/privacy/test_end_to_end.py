@@ -19,7 +19,8 @@ ALIE = [
 
 def test_central_dp_around_trimmed_mean_reports_epsilon_per_round(tmp_path: Path) -> None:
     """privacy=central (noise multiplier 1.0) around trimmed mean under ALIE: ε per round is
-    Opacus' ε of the releases so far, increasing; runs are reproducible; more noise, less ε."""
+    the accountant's ε of the releases so far, increasing; runs are reproducible; more noise,
+    less ε."""
     overrides = [
         *ALIE,
         "privacy=central",
@@ -29,8 +30,8 @@ def test_central_dp_around_trimmed_mean_reports_epsilon_per_round(tmp_path: Path
     ]
     results = run_simulation(overrides, tmp_path / "a")
     eps = [row["epsilon"] for row in results["rounds"]]
-    # All 20 clients every round (q = 1): ε is Opacus' RDP ε of r Gaussian releases at z = 1.
-    assert eps == [pytest.approx(epsilon(Release(1.0, 1.0), r, 1e-5)) for r in range(1, 5)]
+    # All 20 clients every round: ε is the default accountant's of r Gaussian releases at z = 1.
+    assert eps == [pytest.approx(epsilon(Release(1.0, 20, 20), r, 1e-5)) for r in range(1, 5)]
     assert eps == sorted(eps) and eps[0] < eps[-1]
     assert results["final"]["epsilon"] == eps[-1] and results["final"]["delta"] == 1e-5
     assert all(row["dp_clip_norm"] == 1.0 for row in results["rounds"])
@@ -58,7 +59,7 @@ def test_adaptive_clipping_moves_the_clip_norm_and_survives_resume(tmp_path: Pat
     full = run_simulation(overrides, tmp_path / "full")
     norms = [row["dp_clip_norm"] for row in full["rounds"]]
     assert norms[0] == 5.0 and norms[-1] < 5.0  # digits MLP updates are far shorter than 5
-    assert full["rounds"][0]["epsilon"] == pytest.approx(epsilon(Release(1.0, 0.5), 1, 1e-5))
+    assert full["rounds"][0]["epsilon"] == pytest.approx(epsilon(Release(1.0, 10, 20), 1, 1e-5))
     run_simulation([*overrides, "num_rounds=2"], tmp_path / "resumed")
     resumed = run_simulation([*overrides, "resume=true"], tmp_path / "resumed")
 
