@@ -204,6 +204,8 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
             for k, v in HydraConfig.get().runtime.choices.items()
             if v is not None and not k.startswith("hydra")
         }
+        if cfg.partition.get("name"):  # partition=flwr: the partitioner it runs, not "flwr"
+            choices["partition"] = str(cfg.partition.name)
         log.info("start: %s", " ".join(f"{k}={v}" for k, v in choices.items()))
         logger = instantiate(cfg.logger) if cfg.get("logger") else None
         try:

@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from fedpoison.data.base import ImageDataset
+from fedpoison.data.partition import assign
 from fedpoison.models.registry import build_model
 from fedpoison.seeding import PARTITION, numpy_rng
 
@@ -68,6 +69,6 @@ def load_federation(spec: FederationSpec) -> Federation:
     if key not in _CACHE:
         data: ImageDataset = instantiate(spec.dataset)
         partitioner = instantiate(spec.partition)
-        parts = partitioner(data.y_train.numpy(), spec.num_clients, numpy_rng(spec.seed, PARTITION))
+        parts = assign(partitioner, data, spec.num_clients, numpy_rng(spec.seed, PARTITION))
         _CACHE[key] = Federation(spec, data, parts, instantiate(spec.model))
     return _CACHE[key]

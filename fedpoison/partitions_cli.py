@@ -24,6 +24,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fedpoison.data.partition import assign
 from fedpoison.data.skew import label_counts, total_variation
 from fedpoison.seeding import PARTITION, numpy_rng
 
@@ -142,15 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = instantiate(dataset_cfg)
     partitioner = instantiate(partition_cfg)
     labels = dataset.y_train.numpy()
-    parts = partitioner(labels, args.num_clients, numpy_rng(args.seed, PARTITION))
+    parts = assign(partitioner, dataset, args.num_clients, numpy_rng(args.seed, PARTITION))
     counts = label_counts(labels, parts, dataset.num_classes)
 
     # A DictConfig's container is a dict; the stub's union also covers lists, strings and None.
-    container = cast(dict[str, Any], OmegaConf.to_container(partition_cfg))
-    params = {k: v for k, v in container.items() if not str(k).startswith("_")}
-    title = (
-        f"{dataset.name}, {args.partition} {params}, {args.num_clients} clients, seed {args.seed}"
-    )
+    container = cast(dict[str, Any], OmegaConf.to_container(partition_cfg, resolve=True))
+    params = {k: v for k, v in container.items() if not str(k).startswith("_") and v is not None}
+    name = params.pop("name", args.partition)  # partition=flwr: flwr-<partitioner>
+    title = f"{dataset.name}, {name} {params}, {args.num_clients} clients, seed {args.seed}"
     print(title)
     print(format_table(counts))
     if args.out is not None:

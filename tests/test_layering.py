@@ -23,6 +23,7 @@ RANKS = {
     "files": 0,
     "protocol": 0,
     "provenance": 0,
+    "extras": 0,
     "outputs": 1,
     "aggregators": 1,
     "data": 1,

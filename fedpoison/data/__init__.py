@@ -4,7 +4,15 @@ Importing this package registers every dataset loader in ``DATASETS`` and every 
 in ``PARTITIONERS``.
 """
 
-from fedpoison.data import cifar10, digits, fang_split, mnist, shards  # noqa: F401  (registration)
+from fedpoison.data import (  # noqa: F401  (registration)
+    cifar10,
+    digits,
+    fang_split,
+    flwr_partition,
+    hf,
+    mnist,
+    shards,
+)
 from fedpoison.data.base import DATASETS, ImageDataset
 from fedpoison.data.partition import PARTITIONERS
 

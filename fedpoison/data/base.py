@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from fedpoison.registry import Registry
@@ -16,6 +17,8 @@ class ImageDataset:
 
     ``x_*`` are float32 ``(N, C, H, W)``; ``y_*`` are int64 ``(N,)``. Clients hold index
     arrays into ``x_train`` (never copies), so one instance serves any population size.
+    ``columns`` holds further per-example columns of the training split that a loader kept for
+    partitioners reading them (``partition=flwr``: a natural id); empty for the built-ins.
     """
 
     name: str
@@ -24,6 +27,7 @@ class ImageDataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for split, x, y in (

@@ -2,19 +2,40 @@
 
 Every partitioner takes ``(labels, num_clients, rng)`` plus its own keyword parameters and
 returns one sorted ``int64`` index array per client. Clients index the shared dataset with
-them; nothing is copied.
+them; nothing is copied. A partitioner marked :func:`reads_columns` also gets the dataset's
+kept training columns as ``columns=`` (:func:`assign` passes them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from fedpoison.data.base import ImageDataset
 from fedpoison.registry import Registry
 
 Partitioner = Callable[..., list[np.ndarray]]
 PARTITIONERS: Registry[Partitioner] = Registry("partitioner")
+_COLUMN_READERS: set[Partitioner] = set()
+
+
+def reads_columns(partitioner: Partitioner) -> Partitioner:
+    """Mark ``partitioner`` as taking the dataset's kept columns (``columns=``)."""
+    _COLUMN_READERS.add(partitioner)
+    return partitioner
+
+
+def assign(
+    partitioner: Callable[..., Any], data: ImageDataset, num_clients: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Split ``data``'s training set with ``partitioner`` (a registered function or the
+    ``functools.partial`` a ``_partial_`` config builds from one)."""
+    labels = data.y_train.numpy()
+    if getattr(partitioner, "func", partitioner) in _COLUMN_READERS:
+        return partitioner(labels, num_clients, rng, columns=data.columns)
+    return partitioner(labels, num_clients, rng)
 
 
 def _check_counts(num_examples: int, num_clients: int, min_size: int) -> None:
