@@ -178,10 +178,11 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
 def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     """The job, with ``run_dir`` held by this process."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.utils import instantiate
+    from hydra.types import RunMode
 
     from fedpoison.baselines import run_baselines
     from fedpoison.execute import execute
+    from fedpoison.loggers import RunInfo, build_loggers
     from fedpoison.logs import configure_loggers, run_log
     from fedpoison.outputs import load_results
     from fedpoison.progress import RoundProgress
@@ -190,6 +191,7 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     from fedpoison.strategies.record import RoundRecord
 
     configure_loggers(bool(cfg.verbose))
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     done = load_results(run_dir)
     if cfg.resume and done is not None and _same_run(done, config):
@@ -207,8 +209,11 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         if cfg.partition.get("name"):  # partition=flwr: the partitioner it runs, not "flwr"
             choices["partition"] = str(cfg.partition.name)
         log.info("start: %s", " ".join(f"{k}={v}" for k, v in choices.items()))
-        logger = instantiate(cfg.logger) if cfg.get("logger") else None
+        loggers = build_loggers(cfg.get("logger"))
         try:
+            sweep_dir = run_dir.parent if multirun else None
+            for logger in loggers:
+                logger.start(RunInfo(run_dir, config, choices, sweep_dir))
             with RoundProgress(int(cfg.num_rounds), enabled=bool(cfg.progress)) as progress:
 
                 def on_start(first_round: int) -> None:
@@ -218,14 +223,16 @@ def _run_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
 
                 def on_round(record: RoundRecord) -> None:
                     progress.update(record.evaluation)
-                    if logger is not None:
+                    for logger in loggers:
                         logger.log_round(record.to_dict())
 
                 results = execute(
                     sim, run_dir, on_round=on_round, choices=choices, on_start=on_start
                 )
+            for logger in loggers:
+                logger.finish(results)
         finally:
-            if logger is not None:
+            for logger in loggers:
                 logger.close()
         if cfg.baseline:
             run_baselines(cfg, run_dir, results)
