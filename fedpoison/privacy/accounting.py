@@ -10,9 +10,10 @@ Accountants (``privacy.accountant``):
 
 - ``rdp_wor`` (default of ``central`` and ``local``): Rényi DP of the Gaussian mechanism on a
   sample drawn *without replacement* of fixed size m from N (Wang, Balle & Kasiviswanathan,
-  AISTATS 2019, "Subsampled Rényi differential privacy", Thm. 27), through Flower's
-  ``flwr.serverapp.RdpAccountant`` with ``SamplingMethod.WITHOUT_REPLACEMENT`` (Google's
-  dp-accounting underneath). This is how fedpoison samples clients: exactly
+  AISTATS 2019, "Subsampled Rényi differential privacy", Thm. 27): the number of Flower's
+  ``flwr.serverapp.RdpAccountant`` with ``SamplingMethod.WITHOUT_REPLACEMENT``, computed with
+  the library under it (Google's dp-accounting) so that one release's RDP is evaluated once
+  per run rather than every round. This is how fedpoison samples clients: exactly
   ``clients_per_round`` of ``num_clients`` each round. The bound is for the *replace-one*
   neighbouring relation (N is public), under which swapping one unit's clipped contribution
   moves a sum by up to 2C, twice the add/remove sensitivity; dp-accounting's noise multiplier
@@ -59,19 +60,31 @@ def _opacus() -> Callable[[str], Any]:
 
 
 @functools.cache
-def _flower() -> tuple[Any, Any]:
-    """Flower's ``RdpAccountant`` and ``flwr.serverapp`` (its config and event types); raises
-    ``ValueError`` with the install line when dp-accounting is missing."""
-    import flwr.serverapp as api
-
+def _dp_accounting() -> Any:
+    """Google's dp-accounting (Flower's ``RdpAccountant`` backend, ``flwr[dp]``); ``ValueError``
+    with the install line when it is missing."""
     try:
-        import dp_accounting.rdp  # noqa: F401  (Flower's backend; checked here for the message)
+        import dp_accounting
+        import dp_accounting.rdp
     except ImportError:
         raise ValueError(
             "privacy.accountant=rdp_wor needs dp-accounting (Flower's DP extra): "
             "pip install 'flwr[dp]>=1.42,<1.43'; or choose privacy.accountant=rdp"
         ) from None
-    return api.RdpAccountant, api
+    return dp_accounting
+
+
+@functools.cache
+def _without_replacement_rdp(release: Release) -> tuple[Any, Any]:
+    """Orders and RDP of one release (one evaluation costs ~0.4 s at m < N, so it is done once
+    per run; k releases have k times the RDP)."""
+    dp = _dp_accounting()
+    accountant = dp.rdp.RdpAccountant(neighboring_relation=dp.NeighboringRelation.REPLACE_ONE)
+    gaussian = dp.GaussianDpEvent(release.noise_multiplier / REPLACE_ONE_SENSITIVITY)
+    accountant.compose(
+        dp.SampledWithoutReplacementDpEvent(release.population, release.sample_size, gaussian)
+    )
+    return accountant.orders, accountant.rdp
 
 
 def _opacus_epsilon(name: str, release: Release, steps: int, delta: float) -> float:
@@ -81,22 +94,12 @@ def _opacus_epsilon(name: str, release: Release, steps: int, delta: float) -> fl
 
 
 def without_replacement_epsilon(release: Release, steps: int, delta: float) -> float:
-    """ε after ``steps`` releases, sampling without replacement (replace-one, multiplier z/2)."""
-    accountant_cls, api = _flower()
-    config = api.PrivacyConfig(
-        target_delta=delta,
-        population_size=release.population,
-        neighboring_relation=api.NeighboringRelation.REPLACE_ONE,
-        sampling_method=api.SamplingMethod.WITHOUT_REPLACEMENT,
-    )
-    accountant = accountant_cls(config)
-    event = api.GaussianPrivacyEvent(
-        noise_multiplier=release.noise_multiplier / REPLACE_ONE_SENSITIVITY,
-        sample_size=release.sample_size,
-        population_size=release.population,
-    )
-    accountant.compose(event, count=steps)
-    return float(accountant.get_epsilon(delta))
+    """ε after ``steps`` releases, sampling without replacement (replace-one, multiplier z/2):
+    the event and the number of Flower's ``RdpAccountant`` with
+    ``SamplingMethod.WITHOUT_REPLACEMENT`` composing it ``steps`` times."""
+    orders, rdp = _without_replacement_rdp(release)
+    dp = _dp_accounting()
+    return float(dp.rdp.rdp_privacy_accountant.compute_epsilon(orders, steps * rdp, delta)[0])
 
 
 _EPSILON: dict[str, Callable[[Release, int, float], float]] = {
@@ -107,7 +110,7 @@ _EPSILON: dict[str, Callable[[Release, int, float], float]] = {
 }
 ACCOUNTANTS = tuple(_EPSILON)
 _BACKENDS: dict[str, Callable[[], Any]] = {
-    "rdp_wor": _flower,
+    "rdp_wor": _dp_accounting,
     "rdp": _opacus,
     "prv": _opacus,
     "gdp": _opacus,
