@@ -18,6 +18,7 @@ pytest.importorskip("flwr_datasets", reason="partition=flwr needs the hf extra")
 
 from fedpoison.config import ConfigError  # noqa: E402
 from fedpoison.data.hf import load_hf  # noqa: E402
+from fedpoison.report.collect import load_study  # noqa: E402
 from fedpoison.run import prepare  # noqa: E402
 
 NUM_CLASSES, TRAIN, TEST = 4, 120, 40
@@ -169,6 +170,8 @@ def test_hf_dataset_with_a_flwr_partitioner_runs_and_records_it(disk: Path) -> N
     assert results["choices"]["partition"] == "flwr-dirichlet"
     assert results["config"]["partition"]["partitioner"] == "dirichlet"
     assert results["config"]["dataset"]["path"] == str(disk)
+    (run,) = load_study(run_dir).runs
+    assert run.settings["partition.name"] == '"flwr-dirichlet"'  # the report's settings
 
 
 def test_natural_id_splits_by_a_kept_column(disk: Path, tmp_path: Path) -> None:
