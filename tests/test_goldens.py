@@ -67,7 +67,13 @@ CASES |= {
         "defense=fltrust",
         "attack=backdoor",
     ],
-    "central_dp-median-alie": ["privacy=central", "defense=median", "attack=alie"],
+    # recorded with Opacus' Poisson-sampling RDP, before rdp_wor became the default accountant
+    "central_dp-median-alie": [
+        "privacy=central",
+        "privacy.accountant=rdp",
+        "defense=median",
+        "attack=alie",
+    ],
     "dropouts-stragglers-trimmed_mean": [
         "federation.dropout_rate=0.2",
         "federation.straggler_fraction=0.3",

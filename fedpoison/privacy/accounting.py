@@ -68,8 +68,9 @@ def _dp_accounting() -> Any:
         import dp_accounting.rdp
     except ImportError:
         raise ValueError(
-            "privacy.accountant=rdp_wor needs dp-accounting (Flower's DP extra): "
-            "pip install 'flwr[dp]>=1.42,<1.43'; or choose privacy.accountant=rdp"
+            "privacy.accountant=rdp_wor (the default of privacy=central and local) needs "
+            "dp-accounting: pip install 'fedpoison[dp]' (or -e '.[dp]'); or choose "
+            "privacy.accountant=rdp (Opacus, the Poisson-sampling bound)"
         ) from None
     return dp_accounting
 
