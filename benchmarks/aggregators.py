@@ -1,19 +1,27 @@
 """Speed of fedpoison's aggregation rules against naive loops, Flower's numpy helpers and ByzFL.
 
-    python benchmarks/aggregators.py [--quick] [--repeats R]
+    python benchmarks/aggregators.py [--quick] [--repeats R] [--rules R1,R2] [--sizes NxD ...]
 
 Data: float32 standard normal ``(n, d)`` from a fixed seed, f = n/5 assumed Byzantine, for
-(n, d) ∈ {(20, 1e5), (100, 1e5), (100, 1e6)} (``--quick``: the first two). Each row is the
-median wall time over the repeats, the ratio to fedpoison's time for the same rule, and the
-largest absolute difference from fedpoison's output where the two definitions coincide.
+(n, d) ∈ {(20, 1e5), (100, 1e5), (100, 1e6)} (``--quick``: the first two; ``--sizes 100x1e6``
+picks sizes, ``--rules`` rules and pre-aggregators by name). Each row is the median wall time
+over the repeats, the ratio to fedpoison's time for the same rule, and the largest absolute
+difference from fedpoison's output where the two definitions coincide. A fedpoison row
+``rule (variant)`` is the rule under a peer's convention (ByzFL's Krum neighbours, CAF's
+seeded power step); the peer's row names the variant it is compared with. Pre-aggregators
+(``nnm``, ``bucketing``, ``clip``, ``arc``) are timed on their mixed rows.
 
 - naive: loop transcriptions of the paper formulas (loops over client pairs or, for the
-  coordinate-wise rules, over coordinates). Run at the smallest size only.
+  coordinate-wise rules, over coordinates). Run at n·d ≤ 2·10⁶ only.
 - flower: the module-level helpers behind ``flwr.serverapp.strategy`` Krum, MultiKrum,
   FedMedian, FedTrimmedAvg and Bulyan (``select_multikrum`` on RecordDicts — it deserialises
   the arrays itself — ``np.median``, ``trim_mean``, ``aggregate_n_closest_weights``), plus the
-  legacy ``flwr.server.strategy.aggregate`` Krum/Bulyan (pairwise loop; smallest size only).
-- byzfl: ByzFL's aggregators, when the package is installed.
+  legacy ``flwr.server.strategy.aggregate`` Krum/Bulyan (pairwise loop; n·d ≤ 2·10⁶ only).
+- byzfl: ByzFL's aggregators and pre-aggregators, when the package is importable, on the
+  same torch tensor (its pre-aggregators on a copy: they assign into their input); ``byzfl
+  (numpy)``: the same classes on the numpy array, whose median has no size limit (ByzFL's
+  torch median is ``torch.quantile``, which refuses more than 2²⁴ entries). Random draws are
+  matched by seeding torch's global generator as fedpoison's ``ctx.generator``.
 - reference: one float32 ``X @ X.T``, ``numpy.median`` and a numpy sort-based trimmed mean.
 """
 
@@ -28,7 +36,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -40,6 +48,7 @@ from fedpoison.aggregators.base import RoundContext
 SIZES = [(20, 100_000), (100, 100_000), (100, 1_000_000)]
 SEED = 0
 SLOW_S = 5.0  # a call slower than this is timed once (its warm-up call)
+NAIVE_MAX = 2_000_000  # n·d up to which the naive loops and Flower's legacy helpers run
 
 
 # ----------------------------------------------------------------------------- naive loops
@@ -205,27 +214,33 @@ def naive_arc(x: np.ndarray, f: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- competitors
 
 
-def load_byzfl() -> Any | None:
-    """ByzFL's aggregators module, or ``None``. ByzFL 0.0.11's package ``__init__`` imports
-    torchvision (for its benchmark), so the aggregators are loaded without running it."""
+def byzfl_importable() -> bool:
+    """Whether ByzFL can be imported, with its package ``__init__`` replaced by an empty
+    namespace: ByzFL 0.0.11's ``__init__`` imports torchvision (for its benchmark), which
+    neither its aggregators nor its ``fed_framework`` need."""
+    if "byzfl" in sys.modules:
+        return True
     try:
         spec = importlib.util.find_spec("byzfl")
     except (ImportError, ValueError):
-        return None
+        return False
     if spec is None or spec.submodule_search_locations is None:
+        return False
+    stub = types.ModuleType("byzfl")
+    stub.__path__ = list(spec.submodule_search_locations)
+    sys.modules["byzfl"] = stub
+    return True
+
+
+def load_byzfl() -> Any | None:
+    """ByzFL's aggregators module (its pre-aggregators as ``.preaggregators``), or ``None``."""
+    if not byzfl_importable():
         return None
-    if "byzfl" not in sys.modules:
-        stub = types.ModuleType("byzfl")
-        stub.__path__ = list(spec.submodule_search_locations)
-        sys.modules["byzfl"] = stub
     try:
         module = importlib.import_module("byzfl.aggregators.aggregators")
-    except ImportError:
-        return None
-    try:  # ARC (a pre-aggregator) lives next door; exposed on the same namespace here
         module.preaggregators = importlib.import_module("byzfl.aggregators.preaggregators")
     except ImportError:
-        pass
+        return None
     return module
 
 
@@ -285,93 +300,155 @@ def as_numpy(out: Any) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def run_size(n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool) -> list[list[str]]:
-    f = n // 5
+class Peer(NamedTuple):
+    """One competitor row: ``fn`` is timed and its output compared with fedpoison's row
+    ``base`` (default: the rule itself); the difference is in parentheses unless
+    ``comparable`` (the definitions differ)."""
+
+    rule: str
+    impl: str
+    fn: Callable[[], Any]
+    comparable: bool = True
+    note: str = ""
+    base: str | None = None
+
+
+def seeded(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` called after seeding torch's global generator with ``SEED``: ByzFL draws from
+    it, fedpoison from ``ctx.generator`` seeded alike, so both draw the same numbers."""
+
+    def call() -> Any:
+        torch.manual_seed(SEED)
+        return fn()
+
+    return call
+
+
+def rule_of(key: str) -> str:
+    """``"krum"`` for the fedpoison row keys ``"krum"`` and ``"krum (f−1)"``."""
+    return key.split(" (")[0]
+
+
+class Inputs(NamedTuple):
+    """One size's data: the updates, as torch and numpy, and what the rules need."""
+
+    x: torch.Tensor
+    xn: np.ndarray
+    f: int
+    g0: torch.Tensor  # the server update (FLTrust)
+    clip: float  # static clipping bound: about half the rows are clipped
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def ctx(self) -> RoundContext:
+        """A fresh round context (its generator seeded with ``SEED`` at every call)."""
+        return RoundContext(
+            f=self.f,
+            client_ids=tuple(range(self.n)),
+            generator=torch.Generator().manual_seed(SEED),
+            server_update=self.g0,
+            global_weights=torch.zeros(self.x.shape[1]),
+        )
+
+
+def make_inputs(n: int, d: int) -> Inputs:
     g = torch.Generator().manual_seed(SEED)
     x = torch.randn(n, d, generator=g)
-    xn = x.numpy()
     g0 = x.mean(dim=0) + 0.1 * torch.randn(d, generator=g)
-    ctx = RoundContext(
-        f=f,
-        client_ids=tuple(range(n)),
-        generator=torch.Generator().manual_seed(SEED),
-        server_update=g0,
-        global_weights=torch.zeros(d),
-    )
+    return Inputs(x, x.numpy(), n // 5, g0, float(d) ** 0.5)
+
+
+def fedpoison_rows(a: Inputs, enumerable: bool) -> dict[str, Callable[[], Any]]:
+    """fedpoison's rules (and rule variants under a peer's convention) by row key."""
+    x, f, n = a.x, a.f, a.n
 
     def rule(name: str, **kw: Any) -> Callable[[], torch.Tensor]:
         cls = agg.AGGREGATORS.get(name)
-        return lambda: cls(**kw)(x, ctx).aggregate
+        return lambda: cls(**kw)(x, a.ctx()).aggregate
+
+    def pre(name: str, **kw: Any) -> Callable[[], torch.Tensor]:
+        cls = agg.PRE_AGGREGATORS.get(name)
+        return lambda: cls(**kw)(x, a.ctx())[0]
 
     ours: dict[str, Callable[[], Any]] = {
         "fedavg": lambda: agg.mean(x),
         "krum": lambda: agg.krum(x, f),
+        "krum (f−1)": lambda: agg.krum(x, f - 1),
         "multi_krum": lambda: agg.multi_krum(x, f),
+        "multi_krum (f−1, m=n−f)": lambda: agg.multi_krum(x, f - 1, n - f),
         "median": lambda: agg.median(x),
         "trimmed_mean": lambda: agg.trimmed_mean(x, f),
         "bulyan": lambda: agg.bulyan(x, f),
         "geometric_median": lambda: agg.geometric_median(x, iters=3, nu=0.1, init="zero"),
         "centered_clipping": lambda: agg.centered_clipping(x, None, tau=100.0),
         "norm_clipping": lambda: agg.norm_clipping(x, 1.0),
-        "fltrust": lambda: agg.fltrust(x, g0),
+        "fltrust": lambda: agg.fltrust(x, a.g0),
         "flame": rule("flame"),
         "foolsgold": rule("foolsgold"),
         "dnc": rule("dnc"),
         "meamed": lambda: agg.meamed(x, f),
         "monna": lambda: agg.monna(x, f, 0),  # pivot row 0, as ByzFL's idx=0
         "caf": lambda: agg.caf(x, f),
+        "caf (power_iters=1)": rule("caf", power_iters=1),
         "cge": lambda: agg.cge(x, f),
+        "nnm": pre("nnm"),
+        "bucketing": pre("bucketing", s=2),
+        "clip": pre("clip", max_norm=a.clip),
         "arc": lambda: agg.arc(x, f),
     }
-    enumerable = math.comb(n, f) <= MAX_SUBSETS  # MDA, SMEA: refused above the budget
-    if enumerable:
+    if enumerable:  # MDA, SMEA: refused above the budget
         ours |= {"mda": lambda: agg.mda(x, f), "smea": lambda: agg.smea(x, f)}
-    # (rule, implementation, callable, comparable?, note)
-    others: list[tuple[str, str, Callable[[], Any], bool, str]] = []
-    if smallest:
-        others += [
-            ("fedavg", "naive", lambda: sum(r.astype(np.float64) for r in xn) / n, True, ""),
-            ("krum", "naive", lambda: xn[int(np.argmin(naive_krum_scores(xn, f)))], True, ""),
-            ("multi_krum", "naive", lambda: naive_multi_krum(xn, f, n - f), True, ""),
-            ("median", "naive", lambda: naive_median(xn), True, ""),
-            ("trimmed_mean", "naive", lambda: naive_trimmed_mean(xn, f), True, ""),
-            ("bulyan", "naive", lambda: naive_bulyan(xn, f), True, ""),
-            ("geometric_median", "naive", lambda: naive_geometric_median(xn, 3, 0.1), True, ""),
-            ("centered_clipping", "naive", lambda: naive_centered_clipping(xn, 100.0), True, ""),
-            ("fltrust", "naive", lambda: naive_fltrust(xn, g0.numpy()), True, ""),
-            ("meamed", "naive", lambda: naive_meamed(xn, f), True, ""),
-            ("monna", "naive", lambda: naive_monna(xn, f, 0), True, ""),
-            ("mda", "naive", lambda: naive_mda(xn, f), True, "pair-loop Gram"),
-            ("smea", "naive", lambda: naive_smea(xn, f), True, "pair-loop Gram"),
-            ("cge", "naive", lambda: naive_cge(xn, f), True, ""),
-            ("arc", "naive", lambda: naive_arc(xn, f), True, ""),
-        ]
+    return ours
+
+
+def naive_rows(a: Inputs) -> list[Peer]:
+    xn, f, n = a.xn, a.f, a.n
+    return [
+        Peer("fedavg", "naive", lambda: sum(r.astype(np.float64) for r in xn) / n),
+        Peer("krum", "naive", lambda: xn[int(np.argmin(naive_krum_scores(xn, f)))]),
+        Peer("multi_krum", "naive", lambda: naive_multi_krum(xn, f, n - f)),
+        Peer("median", "naive", lambda: naive_median(xn)),
+        Peer("trimmed_mean", "naive", lambda: naive_trimmed_mean(xn, f)),
+        Peer("bulyan", "naive", lambda: naive_bulyan(xn, f)),
+        Peer("geometric_median", "naive", lambda: naive_geometric_median(xn, 3, 0.1)),
+        Peer("centered_clipping", "naive", lambda: naive_centered_clipping(xn, 100.0)),
+        Peer("fltrust", "naive", lambda: naive_fltrust(xn, a.g0.numpy())),
+        Peer("meamed", "naive", lambda: naive_meamed(xn, f)),
+        Peer("monna", "naive", lambda: naive_monna(xn, f, 0)),
+        Peer("mda", "naive", lambda: naive_mda(xn, f), note="pair-loop Gram"),
+        Peer("smea", "naive", lambda: naive_smea(xn, f), note="pair-loop Gram"),
+        Peer("cge", "naive", lambda: naive_cge(xn, f)),
+        Peer("arc", "naive", lambda: naive_arc(xn, f)),
+    ]
+
+
+def flower_rows(a: Inputs, legacy: bool) -> list[Peer]:
     h = flower_helpers()
+    xn, f, n = a.xn, a.f, a.n
     contents = h["records"](xn)
-    others += [
-        (
+    rows = [
+        Peer(
             "krum",
             "flower",
             lambda: flower_selected(h, contents, f, 1),
-            True,
-            "select_multikrum, m=1",
+            note="select_multikrum, m=1",
         ),
-        (
+        Peer(
             "multi_krum",
             "flower",
             lambda: flower_selected(h, contents, f, n - f),
-            True,
-            "select_multikrum + mean",
+            note="select_multikrum + mean",
         ),
-        ("median", "flower", lambda: np.median(xn, axis=0), True, "np.median (FedMedian)"),
-        (
+        Peer("median", "flower", lambda: np.median(xn, axis=0), note="np.median (FedMedian)"),
+        Peer(
             "trimmed_mean",
             "flower",
             lambda: h["trim_mean"](xn, f / n),
-            True,
-            f"trim_mean(beta={f / n:g})",
+            note=f"trim_mean(beta={f / n:g})",
         ),
-        (
+        Peer(
             "bulyan",
             "flower",
             lambda: flower_bulyan(h, contents, f),
@@ -379,96 +456,154 @@ def run_size(n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool) ->
             "θ by one Multi-Krum pass: differs",
         ),
     ]
-    if smallest:
+    if legacy:
         pairs = [([row], 1) for row in xn]
-        others += [
-            (
+        krum_legacy = h["legacy"].aggregate_krum
+        rows += [
+            Peer(
                 "krum",
                 "flower-legacy",
-                lambda: h["legacy"].aggregate_krum(pairs, f, 0)[0],
-                True,
-                "pairwise-loop distances",
+                lambda: krum_legacy(pairs, f, 0)[0],
+                note="pairwise-loop distances",
             ),
-            (
+            Peer(
                 "bulyan",
                 "flower-legacy",
-                lambda: h["legacy"].aggregate_bulyan(
-                    list(pairs), f, h["legacy"].aggregate_krum, to_keep=0
-                )[0],
+                lambda: h["legacy"].aggregate_bulyan(list(pairs), f, krum_legacy, to_keep=0)[0],
                 True,
                 "repeated Krum",
             ),
         ]
-    if byzfl is not None:
-        others += [
-            ("fedavg", "byzfl", lambda: byzfl.Average()(x), True, ""),
-            ("krum", "byzfl", lambda: byzfl.Krum(f=f)(x), False, "n−f−1 neighbours: differs"),
-            (
-                "multi_krum",
-                "byzfl",
-                lambda: byzfl.MultiKrum(f=f)(x),
-                False,
-                "n−f−1 neighbours: differs",
-            ),
-            ("median", "byzfl", lambda: byzfl.Median()(x), True, ""),
-            ("trimmed_mean", "byzfl", lambda: byzfl.TrMean(f=f)(x), True, ""),
-            (
-                "geometric_median",
-                "byzfl",
-                lambda: byzfl.GeometricMedian(nu=0.1, T=3)(x),
-                True,
-                "zero init",
-            ),
-            ("centered_clipping", "byzfl", lambda: byzfl.CenteredClipping(tau=100.0)(x), True, ""),
-            ("meamed", "byzfl", lambda: byzfl.Meamed(f=f)(x), True, "torch.quantile median"),
-            ("monna", "byzfl", lambda: byzfl.MoNNA(f=f, idx=0)(x), True, "idx=0"),
-            ("caf", "byzfl", lambda: byzfl.CAF(f=f)(x), False, "1 unseeded power step: differs"),
+    return rows
+
+
+def byzfl_rows(byzfl: Any, a: Inputs, enumerable: bool) -> list[Peer]:
+    """ByzFL's classes on the same inputs; its pre-aggregators on a copy (they assign into
+    their input; the copy is timed)."""
+    x, xn, f = a.x, a.xn, a.f
+    pre = byzfl.preaggregators
+    rows = [
+        Peer("fedavg", "byzfl", lambda: byzfl.Average()(x)),
+        Peer("krum", "byzfl", lambda: byzfl.Krum(f=f)(x), True, "n−f−1 nbrs", "krum (f−1)"),
+        Peer(
+            "multi_krum",
+            "byzfl",
+            lambda: byzfl.MultiKrum(f=f)(x),
+            True,
+            "n−f−1 nbrs",
+            "multi_krum (f−1, m=n−f)",
+        ),
+        Peer("median", "byzfl", lambda: byzfl.Median()(x), True, "torch.quantile"),
+        Peer("median", "byzfl (numpy)", lambda: byzfl.Median()(xn)),
+        Peer("trimmed_mean", "byzfl", lambda: byzfl.TrMean(f=f)(x)),
+        Peer("trimmed_mean", "byzfl (numpy)", lambda: byzfl.TrMean(f=f)(xn)),
+        Peer("geometric_median", "byzfl", lambda: byzfl.GeometricMedian(nu=0.1, T=3)(x)),
+        Peer("centered_clipping", "byzfl", lambda: byzfl.CenteredClipping(tau=100.0)(x)),
+        Peer(
+            "norm_clipping",
+            "byzfl",
+            lambda: byzfl.Average()(pre.Clipping(c=1.0)(x.clone())),
+            True,
+            "Clipping + Average",
+        ),
+        Peer("meamed", "byzfl", lambda: byzfl.Meamed(f=f)(x), True, "torch.quantile"),
+        Peer("meamed", "byzfl (numpy)", lambda: byzfl.Meamed(f=f)(xn)),
+        Peer("monna", "byzfl", lambda: byzfl.MoNNA(f=f, idx=0)(x), True, "idx=0"),
+        Peer(
+            "caf",
+            "byzfl",
+            seeded(lambda: byzfl.CAF(f=f)(x)),
+            True,
+            "1 power step, seeded",
+            "caf (power_iters=1)",
+        ),
+        Peer("nnm", "byzfl", lambda: pre.NNM(f=f)(x)),
+        Peer("bucketing", "byzfl", seeded(lambda: pre.Bucketing(s=2)(x)), True, "seeded"),
+        Peer("clip", "byzfl", lambda: pre.Clipping(c=a.clip)(x.clone()), True, "on a copy"),
+        Peer("arc", "byzfl", lambda: pre.ARC(f=f)(x.clone()), True, "on a copy"),
+    ]
+    if enumerable:
+        rows += [
+            Peer("mda", "byzfl", lambda: byzfl.MDA(f=f)(x), True, "materialises the subsets"),
+            Peer("smea", "byzfl", seeded(lambda: byzfl.SMEA(f=f)(x)), False, "1 power step"),
         ]
-        if enumerable:
-            others += [
-                ("mda", "byzfl", lambda: byzfl.MDA(f=f)(x), True, "materialises the subsets"),
-                ("smea", "byzfl", lambda: byzfl.SMEA(f=f)(x), False, "1 power step: differs"),
-            ]
-        if hasattr(byzfl, "preaggregators"):
-            pre = byzfl.preaggregators
-            others.append(("arc", "byzfl", lambda: pre.ARC(f=f)(x.clone()), True, "on a copy"))
-    others += [
-        ("reference", "torch X@X.T (f32)", lambda: x @ x.T, False, ""),
-        ("reference", "numpy.median", lambda: np.median(xn, axis=0), False, ""),
-        (
+    return rows
+
+
+def reference_rows(a: Inputs) -> list[Peer]:
+    x, xn, f, n = a.x, a.xn, a.f, a.n
+    return [
+        Peer("reference", "torch X@X.T (f32)", lambda: x @ x.T, False),
+        Peer("reference", "numpy.median", lambda: np.median(xn, axis=0), False),
+        Peer(
             "reference",
             "numpy sort trimmed",
             lambda: np.sort(xn, axis=0)[f : n - f].mean(axis=0),
             False,
-            "",
         ),
     ]
 
+
+def peer_row(
+    p: Peer, size: list[str], repeats: int, base: dict[str, tuple[float, np.ndarray]]
+) -> list[str]:
+    """The table row of one competitor: time, ratio and max |Δ| to its fedpoison row (and,
+    when that row is a variant, the difference to the rule's default in the note)."""
+    try:
+        t, out, once = timed(p.fn, repeats)
+    except Exception as exc:  # noqa: BLE001 — a peer failing at this size is a result (e.g. ByzFL's torch.quantile above 2²⁴ entries)
+        return [p.rule, p.impl, *size, "", "", "", f"failed: {exc}"[:80]]
+    key = p.base or p.rule
+    notes = [p.note, f"vs {key}" if p.base else ""]
+    ratio = diff = ""
+    if key in base:
+        out_np = as_numpy(out)
+        ratio = f"{t / base[key][0]:.2f}"
+        delta = float(np.max(np.abs(out_np - base[key][1])))
+        diff = f"{delta:.1e}" if p.comparable else f"({delta:.1e})"
+        if p.base and p.rule in base:
+            delta = float(np.max(np.abs(out_np - base[p.rule][1])))
+            notes.append(f"vs {p.rule}: {delta:.1e}")
+    notes.append("timed once" if once else "")
+    return [p.rule, p.impl, *size, f"{t:.4f}", ratio, diff, "; ".join(filter(None, notes))]
+
+
+def run_size(
+    n: int, d: int, repeats: int, byzfl: Any | None, rules: set[str] | None = None
+) -> list[list[str]]:
+    """The table rows of one size; ``rules``: only these rules (and pre-aggregators)."""
+    a = make_inputs(n, d)
+    size = [str(n), f"{d:.0e}"]
+    enumerable = math.comb(n, a.f) <= MAX_SUBSETS  # MDA, SMEA: refused above the budget
+    peers = naive_rows(a) if n * d <= NAIVE_MAX else []
+    peers += flower_rows(a, legacy=n * d <= NAIVE_MAX)
+    peers += byzfl_rows(byzfl, a, enumerable) if byzfl is not None else []
+    peers += reference_rows(a)
+
+    def wanted(rule: str) -> bool:
+        return rules is None or rule in rules
+
     rows: list[list[str]] = []
     base: dict[str, tuple[float, np.ndarray]] = {}
-    for name, fn in ours.items():
-        t, out, _ = timed(fn, repeats)
-        base[name] = (t, as_numpy(out))
-        rows.append([name, "fedpoison", str(n), f"{d:.0e}", f"{t:.4f}", "1.00", "", ""])
-    if not enumerable:
-        note = f"refused: C({n}, {f}) = {math.comb(n, f):.1e} subsets > max_subsets"
-        rows += [
-            [name, "fedpoison", str(n), f"{d:.0e}", "", "", "", note] for name in ("mda", "smea")
-        ]
-    for name, impl, fn, comparable, note in others:
-        try:
-            t, out, once = timed(fn, repeats)
-        except Exception as exc:  # noqa: BLE001 — a peer failing at this size is a result (e.g. ByzFL's torch.quantile above 2²⁴ entries)
-            rows.append([name, impl, str(n), f"{d:.0e}", "", "", "", f"failed: {exc}"[:80]])
+    for key, fn in fedpoison_rows(a, enumerable).items():
+        if not wanted(rule_of(key)):
             continue
-        note = "; ".join(filter(None, [note, "timed once" if once else ""]))
-        ratio = diff = ""
-        if name in base:
-            ratio = f"{t / base[name][0]:.2f}"
-            delta = float(np.max(np.abs(as_numpy(out) - base[name][1])))
-            diff = f"{delta:.1e}" if comparable else f"({delta:.1e})"
-        rows.append([name, impl, str(n), f"{d:.0e}", f"{t:.4f}", ratio, diff, note])
+        t, out, _ = timed(fn, repeats)
+        base[key] = (t, as_numpy(out))
+        variant = key[len(rule_of(key)) + 1 :]
+        impl = f"fedpoison {variant}" if variant else "fedpoison"
+        rows.append([rule_of(key), impl, *size, f"{t:.4f}", "1.00", "", ""])
+    if not enumerable:
+        note = f"refused: C({n}, {a.f}) = {math.comb(n, a.f):.1e} subsets > max_subsets"
+        rows += [[r, "fedpoison", *size, "", "", "", note] for r in ("mda", "smea") if wanted(r)]
+    rows += [peer_row(p, size, repeats, base) for p in peers if wanted(p.rule)]
     return rows
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"100x1e6"`` → ``(100, 1000000)``."""
+    n, _, d = text.partition("x")
+    return int(float(n)), int(float(d))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -477,20 +612,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed calls per row (after one warm-up)"
     )
+    parser.add_argument(
+        "--rules", help="comma-separated rule / pre-aggregator names (default: all; 'reference')"
+    )
+    parser.add_argument(
+        "--sizes", nargs="+", type=parse_size, help="sizes NxD, e.g. 100x1e6 (default: all)"
+    )
     args = parser.parse_args(argv)
     byzfl = load_byzfl()
-    sizes = SIZES[:2] if args.quick else SIZES
+    sizes = args.sizes or (SIZES[:2] if args.quick else SIZES)
+    rules = set(args.rules.split(",")) if args.rules else None
     print(
         f"torch {torch.__version__}, numpy {np.__version__}, threads {torch.get_num_threads()}, "
         f"byzfl {'yes' if byzfl else 'not importable'}; f = n/5; float32 N(0,1), seed {SEED}"
     )
-    print("naive loops and flower-legacy (pairwise-loop distances) only at the smallest size")
+    print(f"naive loops and flower-legacy (pairwise-loop distances) only at n·d ≤ {NAIVE_MAX:.0e}")
     print("max |Δ| in parentheses: the definitions differ, so the difference is expected\n")
     header = ["rule", "implementation", "n", "d", "median s", "× fedpoison", "max |Δ|", "note"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for i, (n, d) in enumerate(sizes):
-        for row in run_size(n, d, args.repeats, byzfl, smallest=i == 0):
+    for n, d in sizes:
+        for row in run_size(n, d, args.repeats, byzfl, rules):
             print("| " + " | ".join(row) + " |", flush=True)
 
 

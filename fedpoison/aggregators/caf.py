@@ -18,7 +18,9 @@ Requires ``n ≥ 2f+1``. Conventions:
   one matrix-vector product. ``power_iters=p`` is ByzFL's variant instead (REFERENCES
   Conventions 7): ``p`` power steps from a random unit vector (ByzFL: ``p = 1``, unseeded; here
   drawn from ``ctx.generator``), with ``λ = ‖Σ_c v‖`` at the last step (byzpy: 3 steps, seed 0,
-  a Rayleigh quotient).
+  a Rayleigh quotient). It draws its starts as ByzFL does, one ``randn(d)`` per iteration:
+  with ``power_iters=1`` and ``ctx.generator`` seeded as ByzFL's global torch generator, the
+  two agree to float32 round-off (docs/aggregators.md).
 - ``max_j τ_j`` is taken over the rows still weighted (``c_j > 0``), so every iteration zeroes
   at least one weight and the loop ends within ``n`` iterations; REFERENCES writes the max
   over all ``j``, which is the same whenever an active row attains it (as in its goldens).

@@ -4,6 +4,8 @@ For i ≠ j write i→j when g_j is among the **n−f−2** rows closest to g_i 
 excluded). ``score(i) = Σ_{i→j} ‖g_i − g_j‖²`` with **squared** Euclidean distances, and
 Krum returns the row of lowest score; ties (equal up to floating-point rounding) go to the
 lowest index. Requires ``n ≥ 2f+3`` (the paper's ``2f+2 < n``). docs/conventions.md §C7.
+ByzFL's ``Krum(f)`` scores by the mean of the **n−f−1** nearest squared distances, which is
+this rule with ``f − 1``: ``krum(x, f − 1)`` returns ByzFL's row (docs/aggregators.md).
 
 All distances come from one Gram matrix (:class:`PairwiseSquaredDistances`), never from a
 loop over pairs. For float32 updates that Gram matrix is a float32 draft; the few rows whose

@@ -2,7 +2,9 @@
 lowest Krum scores, all scores computed once on the full set (n−f−2 nearest, squared
 distances, ties → lowest index). ``m = None`` → ``n − f``; ``m = 1`` is Krum and ``m = n`` the
 mean. Requires ``n ≥ 2f+3``. docs/conventions.md §C7 (Karimireddy's code returns the SUM
-instead, and Shejwalkar's iterates Krum with removal; neither is this rule).
+instead, and Shejwalkar's iterates Krum with removal; neither is this rule). ByzFL's
+``MultiKrum(f)`` averages the ``n − f`` rows of lowest score over ``n−f−1`` neighbours:
+``multi_krum(x, f − 1, m=n − f)`` here (docs/aggregators.md).
 """
 
 from __future__ import annotations
