@@ -21,10 +21,11 @@ from typing import ClassVar
 
 import torch
 
-from fedpoison.aggregators._common import check_f, check_updates
+from fedpoison.aggregators._common import check_f, check_shape, check_updates
 from fedpoison.aggregators._linalg import row_norms
 from fedpoison.aggregators.base import RoundContext
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
+from fedpoison.finite import all_finite
 
 
 def arc_clipped(n: int, f: int) -> int:
@@ -33,14 +34,19 @@ def arc_clipped(n: int, f: int) -> int:
 
 
 def arc_factors(updates: torch.Tensor, f: int) -> torch.Tensor:
-    """Per-row factors ``(n,)`` in the updates' dtype: ``C/‖g_i‖`` for rows above ``C``, else 1."""
-    n = check_updates(updates, "arc")
+    """Per-row factors ``(n,)`` in the updates' dtype: ``C/‖g_i‖`` for rows above ``C``, else 1.
+
+    The row norms double as the finiteness check (:func:`row_norms` is finite for finite rows,
+    and a NaN/Inf entry makes its row's norm non-finite), so the rows are read once.
+    """
+    n = check_shape(updates, "arc")
     check_f("arc", n, f, f <= n, f"f ≤ n = {n}")
-    k = arc_clipped(n, f)
-    ones = torch.ones(n, dtype=updates.dtype, device=updates.device)
-    if k == 0:
-        return ones
     norms = row_norms(updates)
+    if not all_finite(norms):
+        check_updates(updates, "arc")  # raises, naming the rows
+    k = arc_clipped(n, f)
+    if k == 0:
+        return torch.ones(n, dtype=updates.dtype, device=updates.device)
     c = torch.sort(norms, descending=True).values[k]
     factors = torch.where(norms > c, c / norms.clamp_min(torch.finfo(norms.dtype).tiny), 1.0)
     return factors.to(updates.dtype)
