@@ -5,8 +5,9 @@
 Data: float32 standard normal ``(n, d)`` from a fixed seed, f = n/5 assumed Byzantine, for
 (n, d) ∈ {(20, 1e5), (100, 1e5), (100, 1e6)} (``--quick``: the first two; ``--sizes 100x1e6``
 picks sizes, ``--rules`` rules and pre-aggregators by name). Each row is the median wall time
-over the repeats, the ratio to fedpoison's time for the same rule, and the largest absolute
-difference from fedpoison's output where the two definitions coincide. A fedpoison row
+over the repeats, the ratio to fedpoison's time for the same rule (timed right before its
+peers), and the largest absolute difference from fedpoison's output where the two definitions
+coincide. A fedpoison row
 ``rule (variant)`` is the rule under a peer's convention (ByzFL's Krum neighbours, CAF's
 seeded power step); the peer's row names the variant it is compared with. Pre-aggregators
 (``nnm``, ``bucketing``, ``clip``, ``arc``) are timed on their mixed rows.
@@ -585,6 +586,7 @@ def run_size(
 
     rows: list[list[str]] = []
     base: dict[str, tuple[float, np.ndarray]] = {}
+    waiting = [p for p in peers if wanted(p.rule)]
     for key, fn in fedpoison_rows(a, enumerable).items():
         if not wanted(rule_of(key)):
             continue
@@ -593,10 +595,13 @@ def run_size(
         variant = key[len(rule_of(key)) + 1 :]
         impl = f"fedpoison {variant}" if variant else "fedpoison"
         rows.append([rule_of(key), impl, *size, f"{t:.4f}", "1.00", "", ""])
+        # its peers right after it, so that the machine's load drifts little between them
+        rows += [peer_row(p, size, repeats, base) for p in waiting if (p.base or p.rule) == key]
+        waiting = [p for p in waiting if (p.base or p.rule) != key]
     if not enumerable:
         note = f"refused: C({n}, {a.f}) = {math.comb(n, a.f):.1e} subsets > max_subsets"
         rows += [[r, "fedpoison", *size, "", "", "", note] for r in ("mda", "smea") if wanted(r)]
-    rows += [peer_row(p, size, repeats, base) for p in peers if wanted(p.rule)]
+    rows += [peer_row(p, size, repeats, base) for p in waiting]
     return rows
 
 
