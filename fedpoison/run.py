@@ -235,10 +235,12 @@ def _adversary(
 
 def _evaluator(cfg: DictConfig, parts: _Parts, device: torch.device) -> ServerEvaluator:
     data = parts.federation.data
-    success = parts.attack.data.success_set(data.x_test, data.y_test) if parts.attack.data else None
+    attack = parts.attack.data
+    sets = {} if attack is None else attack.success_sets(data.x_test, data.y_test)
+    success = sets.pop("asr", None)
     model = parts.federation.new_model().to(device)
     every, last = int(cfg.eval_every), int(cfg.num_rounds)
-    return ServerEvaluator(model, data.x_test, data.y_test, device, success, every, last)
+    return ServerEvaluator(model, data.x_test, data.y_test, device, success, every, last, sets)
 
 
 def prepare(cfg: DictConfig) -> Simulation:

@@ -18,7 +18,10 @@ from fedpoison.attacks.base import (
     MaliciousReplies,
     UpdateAttack,
 )
+from fedpoison.attacks.blended import Blended
 from fedpoison.attacks.catalogue import attack_catalogue
+from fedpoison.attacks.dba import DBA, dba_pieces
+from fedpoison.attacks.edge_case import EdgeCase, edge_split
 from fedpoison.attacks.fang_krum import FangKrum, fang_krum_attack
 from fedpoison.attacks.fang_trim import FangTrim, fang_trim_full, fang_trim_partial
 from fedpoison.attacks.gaussian import Gaussian, gaussian_attack
@@ -29,10 +32,13 @@ from fedpoison.attacks.malformed import Malformed
 from fedpoison.attacks.mimic import Mimic, mimic_attack
 from fedpoison.attacks.min_max import MinMax, min_max_attack, min_max_gamma
 from fedpoison.attacks.min_sum import MinSum, min_sum_attack, min_sum_gamma
+from fedpoison.attacks.neurotoxin import Neurotoxin, neurotoxin_mask
 from fedpoison.attacks.num_examples_inflation import NumExamplesInflation, inflate_num_examples
 from fedpoison.attacks.optimal_alie import OptimalALIE, optimal_alie_attack
 from fedpoison.attacks.optimal_ipm import OptimalIPM, optimal_ipm_attack
+from fedpoison.attacks.pgd import PGD, project
 from fedpoison.attacks.scaling import Scaling, replacement_gamma, scaling_attack
+from fedpoison.attacks.shaping import ClientRound, Shaping
 from fedpoison.attacks.sign_flip import SignFlip, sign_flip_attack
 from fedpoison.attacks.spec import AttackSpec, build_attack, build_view, check_attack
 from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
@@ -40,6 +46,8 @@ from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
 __all__ = [
     "ALIE",
     "DATA_ATTACKS",
+    "DBA",
+    "PGD",
     "IPM",
     "Infinity",
     "KNOWLEDGE_ORDER",
@@ -49,7 +57,10 @@ __all__ = [
     "AdversaryView",
     "AttackSpec",
     "Backdoor",
+    "Blended",
+    "ClientRound",
     "DataAttack",
+    "EdgeCase",
     "FangKrum",
     "FangTrim",
     "Gaussian",
@@ -59,10 +70,12 @@ __all__ = [
     "Mimic",
     "MinMax",
     "MinSum",
+    "Neurotoxin",
     "NumExamplesInflation",
     "OptimalALIE",
     "OptimalIPM",
     "Scaling",
+    "Shaping",
     "SignFlip",
     "ThreatModel",
     "UpdateAttack",
@@ -73,6 +86,8 @@ __all__ = [
     "build_attack",
     "build_view",
     "check_attack",
+    "dba_pieces",
+    "edge_split",
     "fang_krum_attack",
     "fang_trim_full",
     "fang_trim_partial",
@@ -87,6 +102,8 @@ __all__ = [
     "min_sum_gamma",
     "optimal_alie_attack",
     "optimal_ipm_attack",
+    "neurotoxin_mask",
+    "project",
     "replacement_gamma",
     "scaling_attack",
     "sign_flip_attack",

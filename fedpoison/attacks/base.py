@@ -10,6 +10,7 @@ import torch
 from flwr.app import RecordDict
 
 from fedpoison.aggregators.base import Aggregator
+from fedpoison.attacks.shaping import ClientRound, Shaping
 from fedpoison.attacks.threat import Knowledge
 from fedpoison.registry import ClassRegistry
 
@@ -170,6 +171,33 @@ class DataAttack(ABC):
         labelled with the target; the server evaluates the global model on them each round.
         """
         return None
+
+    def success_sets(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Named success sets, recorded as ``asr`` (:meth:`success_set`) plus whatever extra
+        sets an attack measures (DBA: ``asr_piece0``, ``asr_piece1``, ... with each local
+        trigger piece). Default: ``{"asr": success_set}`` or ``{}``."""
+        success = self.success_set(x, y)
+        return {} if success is None else {"asr": success}
+
+    def for_client(self, client: ClientRound) -> DataAttack:
+        """The data attack the malicious client ``client`` poisons with in this round
+        (:mod:`fedpoison.attacks.shaping`): the attack itself unless it depends on the client
+        (DBA's local piece by rank) or on the received model (A3FL's trigger). Called before
+        :meth:`poison` and :meth:`shaping`, which are then called on the returned attack."""
+        return self
+
+    def shaping(self, client: ClientRound) -> Shaping | None:
+        """How the malicious client ``client`` shapes its own local training and update
+        (:class:`~fedpoison.attacks.shaping.Shaping`: gradient masks, projections, boosting),
+        or ``None`` for plain local SGD on the poisoned data (the default)."""
+        return None
+
+    def needs_previous_global(self) -> bool:
+        """Whether :meth:`shaping` reads ``client.previous_global`` (the ClientApp then keeps
+        the last global model a malicious node received in the node's context state)."""
+        return False
 
 
 class ReplyAttack(ABC):

@@ -6,7 +6,8 @@ the node is malicious and the adversary is active), reply with the weights and
 Grid (Flower's included) can map node ids to clients.
 
 Whether a node is malicious is decided here, from the threat model and the seed: the server
-never tells a client. Data poisoning (:func:`~fedpoison.clients.data.poison_data`) and reply
+never tells a client. Data poisoning and the shaping of the malicious training
+(:func:`~fedpoison.clients.data.malicious_round`, :mod:`fedpoison.attacks.shaping`) and reply
 attacks (:func:`~fedpoison.clients.mods.poison_mod`) go through the same public pieces a
 user's own ClientApp takes; update attacks are crafted on the server (the colluding adversary).
 """
@@ -24,7 +25,7 @@ from hydra.utils import instantiate
 
 from fedpoison.attacks.base import DATA_ATTACKS, REPLY_ATTACKS, DataAttack
 from fedpoison.attacks.threat import ThreatModel
-from fedpoison.clients.data import poison_data
+from fedpoison.clients.data import MaliciousRound, malicious_round
 from fedpoison.clients.mods import poison_mod
 from fedpoison.federation import FederationSpec, load_federation
 from fedpoison.privacy.base import Privacy
@@ -37,7 +38,11 @@ from fedpoison.protocol import (
 from fedpoison.records import record_of, to_record, to_state_dict
 from fedpoison.seeding import PRIVACY, TRAINING, torch_generator
 from fedpoison.training.batched import train_clients
-from fedpoison.training.local import LocalTraining, evaluate
+from fedpoison.training.local import LocalTraining, evaluate, local_train
+
+PREVIOUS_GLOBAL = "fedpoison.previous-global"
+"""Key of the node's context state where a malicious node keeps the last global model it
+received, for attacks that read it (Neurotoxin's ``global_diff``)."""
 
 
 @dataclass(frozen=True)
@@ -86,23 +91,46 @@ class _ClientRuntime:
             else DATA_ATTACKS.build(spec.data_attack, "attack.data")
         )
         self.privacy = build_privacy(spec.privacy)
+        self._pool = spec.threat.malicious_ids(spec.federation.num_clients, spec.federation.seed)
 
-    def local_data(self, pid: int, server_round: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The partition, poisoned when ``pid`` is malicious and the adversary acts now."""
+    def local_data(
+        self, pid: int, server_round: int, state: RecordDict | None = None
+    ) -> MaliciousRound:
+        """The partition, poisoned (and the training shaping, if any) when ``pid`` is
+        malicious and the adversary acts now; call it with the global model loaded.
+        ``state`` is the node's context state (the previous global model lives there)."""
         x, y = self.fed.client_data(pid)
         if self.data_attack is None:
-            return x, y
-        return poison_data(
+            return MaliciousRound(x, y)
+        return malicious_round(
             x,
             y,
             self.data_attack,
             partition_id=pid,
             num_classes=self.fed.data.num_classes,
+            model=self.model,
+            dataset=self.fed.data,
+            previous_global=self._previous_global(state),
             threat=self.spec.threat,
             num_partitions=self.spec.federation.num_clients,
             server_round=server_round,
             seed=self.spec.federation.seed,
         )
+
+    def _previous_global(self, state: RecordDict | None) -> tuple[torch.Tensor, ...] | None:
+        """The trainable parameters of the global model this node last received (kept in its
+        context state when the attack asks for it), then the current one stored there."""
+        attack = self.data_attack
+        if state is None or attack is None or not attack.needs_previous_global():
+            return None
+        before = state.get(PREVIOUS_GLOBAL)
+        assert self._record is not None  # load() ran
+        state[PREVIOUS_GLOBAL] = self._record
+        if not isinstance(before, ArrayRecord):
+            return None
+        weights = to_state_dict(before)
+        names = [name for name, p in self.model.named_parameters() if p.requires_grad]
+        return tuple(weights[name] for name in names)
 
     def procedure(self, config: ConfigRecord) -> LocalTraining:
         """The local training the round's config asks for; parsed once per round (all
@@ -125,58 +153,82 @@ class _ClientRuntime:
             for dst, src in zip(self._weights.values(), self._state, strict=True):
                 dst.copy_(src)
 
-    def train(self, content: RecordDict, pid: int) -> RecordDict:
+    def train(self, content: RecordDict, pid: int, state: RecordDict | None = None) -> RecordDict:
         """Client ``pid``'s reply to a train message: its trained weights and example count
-        (the reply attack, if any, is the ClientApp's innermost mod)."""
+        (the reply attack, if any, is the ClientApp's innermost mod). A malicious node whose
+        attack shapes its training (:mod:`fedpoison.attacks.shaping`) trains with plain
+        local SGD and the attack's hooks, not with the privacy mechanism's DP-SGD."""
         config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
         trained = self._trained.pop((server_round, pid), None)
         if trained is not None:
             return trained
         self.load(record_of(content, "arrays", ArrayRecord))
-        x, y = self.local_data(pid, server_round)
+        data = self.local_data(pid, server_round, state)
         seed = self.spec.federation.seed
-        loss = self.privacy.train(
-            self.model,
-            x,
-            y,
-            self.procedure(config),
-            torch_generator(seed, TRAINING, server_round, pid),
-            torch_generator(seed, PRIVACY, server_round, pid),
-            self.device,
-        )
+        batches = torch_generator(seed, TRAINING, server_round, pid)
+        procedure = self.procedure(config)
+        if data.shaping is None:
+            noise = torch_generator(seed, PRIVACY, server_round, pid)
+            loss = self.privacy.train(
+                self.model, data.x, data.y, procedure, batches, noise, self.device
+            )
+        else:
+            loss = local_train(
+                self.model, data.x, data.y, procedure, batches, self.device, data.shaping
+            )
         return RecordDict(
             {
                 "arrays": to_record(self._weights),
-                "metrics": MetricRecord({NUM_EXAMPLES: len(y), TRAIN_LOSS: loss}),
+                "metrics": MetricRecord({NUM_EXAMPLES: len(data.y), TRAIN_LOSS: loss}),
             }
         )
 
-    def train_together(self, content: RecordDict, pids: list[int]) -> None:
-        """Train clients ``pids`` on one round's ``content`` as one batched call
-        (:func:`~fedpoison.training.batched.train_clients`, ``engine=vectorized``): each gets
-        its own (poisoned) data and generator, exactly as :meth:`train` gives it; the replies
-        wait for :meth:`train`, so the ClientApp's mods (reply attacks, local DP) still run on
-        each. If the batch cannot be trained (a client without examples), nothing is kept and
-        each client trains alone, failing alone."""
+    def train_together(
+        self, content: RecordDict, pids: list[int], states: list[RecordDict]
+    ) -> None:
+        """Train clients ``pids`` (node context states ``states``) on one round's
+        ``content`` as one batched call (:func:`~fedpoison.training.batched.train_clients`,
+        ``engine=vectorized``): each gets its own (poisoned) data and generator, exactly as
+        :meth:`train` gives it; the replies wait for :meth:`train`, so the ClientApp's mods
+        (reply attacks, local DP) still run on each. Malicious clients whose attack shapes
+        their training (:meth:`~fedpoison.attacks.base.DataAttack.shaping`) are left to
+        :meth:`train`. If the batch cannot be trained (a client without examples), nothing is
+        kept and each client trains alone, failing alone."""
         self._trained.clear()  # a round's replies not asked for (a missed deadline) go
         config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
+        jobs = [
+            (p, s) for p, s in zip(pids, states, strict=True) if self._batchable(p, server_round)
+        ]
+        if not jobs:
+            return
         self.load(record_of(content, "arrays", ArrayRecord))
-        data = [self.local_data(pid, server_round) for pid in pids]
+        data = [self.local_data(pid, server_round, state) for pid, state in jobs]
         seed = self.spec.federation.seed
-        generators = [torch_generator(seed, TRAINING, server_round, pid) for pid in pids]
+        generators = [torch_generator(seed, TRAINING, server_round, pid) for pid, _ in jobs]
         try:
-            states, losses = train_clients(
-                self.model, data, self.procedure(config), generators, self.device
+            trained, losses = train_clients(
+                self.model,
+                [(d.x, d.y) for d in data],
+                self.procedure(config),
+                generators,
+                self.device,
             )
         except ValueError:
             return
-        for pid, state, loss, (_, y) in zip(pids, states, losses, data, strict=True):
-            metrics = MetricRecord({NUM_EXAMPLES: len(y), TRAIN_LOSS: loss})
+        for (pid, _), weights, loss, d in zip(jobs, trained, losses, data, strict=True):
+            metrics = MetricRecord({NUM_EXAMPLES: len(d.y), TRAIN_LOSS: loss})
             self._trained[(server_round, pid)] = RecordDict(
-                {"arrays": to_record(state), "metrics": metrics}
+                {"arrays": to_record(weights), "metrics": metrics}
             )
+
+    def _batchable(self, pid: int, server_round: int) -> bool:
+        """Whether client ``pid`` trains plain local SGD this round (no shaping attack)."""
+        attack = self.data_attack
+        if attack is None or pid not in self._pool or not self.spec.threat.active(server_round):
+            return True
+        return type(attack).shaping is DataAttack.shaping and not attack.needs_previous_global()
 
     def evaluate(self, content: RecordDict, pid: int) -> RecordDict:
         """Client ``pid``'s local accuracy and loss of the received model."""
@@ -199,10 +251,12 @@ def _runtime(spec: ClientSpec, key: str | None = None) -> _ClientRuntime:
     return _RUNTIMES[key]
 
 
-def train_together(spec: ClientSpec, content: RecordDict, pids: list[int]) -> None:
+def train_together(
+    spec: ClientSpec, content: RecordDict, pids: list[int], states: list[RecordDict]
+) -> None:
     """Batch-train clients ``pids`` of this process on ``content`` ahead of their ``train``
     messages (:meth:`_ClientRuntime.train_together`)."""
-    _runtime(spec).train_together(content, pids)
+    _runtime(spec).train_together(content, pids, states)
 
 
 def warm_up(spec: ClientSpec, batched: bool = False) -> None:
@@ -236,7 +290,7 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         pid = int(context.node_config[PARTITION_ID])
-        return Message(_runtime(spec, key).train(msg.content, pid), reply_to=msg)
+        return Message(_runtime(spec, key).train(msg.content, pid, context.state), reply_to=msg)
 
     @app.evaluate()
     def local_evaluate(msg: Message, context: Context) -> Message:

@@ -17,15 +17,138 @@ is the attack success rate fedpoison's CLI reports as ``asr``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from fedpoison.attacks.base import DATA_ATTACKS, DataAttack
+from fedpoison.attacks.shaping import ClientRound, Shaping
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.clients.malicious import MaliciousPartitions
-from fedpoison.seeding import DATA_ATTACK, torch_generator
+from fedpoison.data.base import ImageDataset
+from fedpoison.seeding import ADVERSARY, DATA_ATTACK, torch_generator
+
+
+@dataclass(frozen=True)
+class MaliciousRound:
+    """A node's data for one round and, when it attacks with a shaping attack, how it trains.
+
+    Attributes:
+        x, y: the training data (poisoned when the node attacks in this round).
+        shaping: the :class:`~fedpoison.attacks.shaping.Shaping` its local training calls
+            (``after_backward``/``after_step``/``finish``: fedpoison's
+            :func:`~fedpoison.training.local.local_train` takes it as ``hook=``), or
+            ``None``: plain training.
+        attacking: whether the node attacks in this round.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    shaping: Shaping | None = None
+    attacking: bool = False
+
+
+def malicious_round(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: DataAttack | str,
+    *,
+    partition_id: int,
+    num_classes: int,
+    model: nn.Module | None = None,
+    dataset: ImageDataset | None = None,
+    previous_global: tuple[torch.Tensor, ...] | None = None,
+    malicious: Iterable[int] | None = None,
+    num_malicious: int | None = None,
+    threat: ThreatModel | None = None,
+    num_partitions: int | None = None,
+    start_round: int = 1,
+    end_round: int | None = None,
+    server_round: int | None = None,
+    seed: int = 0,
+) -> MaliciousRound:
+    """:func:`poison_data` plus the attack's shaping of local training (PGD's projection,
+    Neurotoxin's gradient mask, ...; :mod:`fedpoison.attacks.shaping`), as fedpoison's
+    ClientApp runs it: ``attack.for_client(client)`` (DBA's piece by the node's rank in the
+    sorted malicious pool), then its ``poison`` and ``shaping``.
+
+    Args:
+        model: the node's model holding the received global weights (needed by the attacks
+            that shape training or read the model: ``pgd``, ``neurotoxin``, ``edge_case``);
+            call this after loading the global model, before training.
+        dataset: the federation's dataset (``edge_case`` builds its edge set from it).
+        previous_global: the trainable parameters of the global model the node received
+            the last time before (Neurotoxin's ``global_diff``), or ``None``.
+        Everything else: as :func:`poison_data`.
+
+    Returns:
+        A :class:`MaliciousRound`; for a benign node or an inactive round, ``x``, ``y``
+        themselves, no shaping and ``attacking=False``.
+    """
+    built = _data_attack(attack)
+    partitions = MaliciousPartitions.resolve(
+        "malicious_round",
+        malicious=malicious,
+        num_malicious=num_malicious,
+        threat=threat,
+        num_partitions=num_partitions,
+        start_round=start_round,
+        end_round=end_round,
+        seed=seed,
+    )
+    return _poison_round(
+        built,
+        partitions,
+        x,
+        y,
+        partition_id,
+        num_classes,
+        server_round,
+        seed,
+        model=model,
+        dataset=dataset,
+        previous_global=previous_global,
+    )
+
+
+def _poison_round(
+    attack: DataAttack,
+    partitions: MaliciousPartitions,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    partition_id: int,
+    num_classes: int,
+    server_round: int | None,
+    seed: int,
+    *,
+    model: nn.Module | None = None,
+    dataset: ImageDataset | None = None,
+    previous_global: tuple[torch.Tensor, ...] | None = None,
+) -> MaliciousRound:
+    """``attack`` bound to this node (:meth:`DataAttack.for_client`), its poisoned data and
+    its shaping, when ``partitions`` attack with ``partition_id`` in ``server_round``."""
+    if not partitions.attacking(partition_id, server_round):
+        return MaliciousRound(x, y)
+    pool = sorted(partitions.ids)
+    round_key = 0 if server_round is None else server_round
+    client = ClientRound(
+        model=model,
+        x=x,
+        y=y,
+        num_classes=num_classes,
+        rank=pool.index(partition_id),
+        num_malicious=len(pool),
+        server_round=round_key,
+        generator=torch_generator(seed, ADVERSARY, round_key, partition_id),
+        previous_global=previous_global,
+        dataset=dataset,
+    )
+    bound = attack.for_client(client)
+    px, py = bound.poison(x, y, num_classes, torch_generator(seed, DATA_ATTACK, partition_id))
+    return MaliciousRound(px, py, bound.shaping(client), attacking=True)
 
 
 def poison_data(
@@ -61,6 +184,10 @@ def poison_data(
             ``config["server-round"]``); ``None`` = poison regardless of the round (data
             loaded once), allowed only when the attack acts in every round.
 
+    Attacks that also shape the malicious training (``pgd``, ``neurotoxin``, ``edge_case``)
+    need :func:`malicious_round`, which returns the data and the shaping; here only their
+    data is returned.
+
     Returns:
         ``(x, y)`` themselves when the partition is benign or the attack inactive, else new
         poisoned tensors (same shapes and dtypes; the inputs are not modified).
@@ -87,9 +214,8 @@ def poison_data(
         end_round=end_round,
         seed=seed,
     )
-    if not partitions.attacking(partition_id, server_round):
-        return x, y
-    return built.poison(x, y, num_classes, torch_generator(seed, DATA_ATTACK, partition_id))
+    done = _poison_round(built, partitions, x, y, partition_id, num_classes, server_round, seed)
+    return done.x, done.y
 
 
 class PoisonedDataset(Dataset[Any]):
@@ -167,8 +293,10 @@ class PoisonedDataset(Dataset[Any]):
         self._data: tuple[torch.Tensor, torch.Tensor] | None = None
         if self.poisoned:
             x, y = _stack(dataset, keys)
-            gen = torch_generator(seed, DATA_ATTACK, partition_id)
-            self._data = built.poison(x, y, num_classes, gen)
+            done = _poison_round(
+                built, partitions, x, y, partition_id, num_classes, server_round, seed
+            )
+            self._data = done.x, done.y
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from flwr.app import Context, Message
+from flwr.app import Context, Message, RecordDict
 from flwr.app.message_type import MessageType
 from flwr.clientapp import ClientApp
 
@@ -42,13 +42,14 @@ class VectorizedGrid(InlineGrid):
     def execute(
         self, jobs: Sequence[Job], deadline: float | None
     ) -> list[tuple[Message | None, Context]]:
-        groups: dict[int, tuple[Message, list[int]]] = {}
+        groups: dict[int, tuple[Message, list[int], list[RecordDict]]] = {}
         for msg, context in jobs:
             if msg.metadata.message_type == MessageType.TRAIN:
-                first, pids = groups.setdefault(id(msg.content), (msg, []))
+                _, pids, states = groups.setdefault(id(msg.content), (msg, [], []))
                 pids.append(int(context.node_config[PARTITION_ID]))
-        for first, pids in groups.values():
-            train_together(self.spec, first.content, pids)
+                states.append(context.state)
+        for first, pids, states in groups.values():
+            train_together(self.spec, first.content, pids, states)
         return super().execute(jobs, deadline)
 
 

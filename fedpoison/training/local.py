@@ -7,9 +7,9 @@ ours as ``lr_ours = lr_paper × batch_size`` (docs/conventions.md §C3).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -97,6 +97,17 @@ def sgd_step(
         p.add_(d_p, alpha=-cfg.lr)
 
 
+class TrainingHook(Protocol):
+    """Points where a malicious client shapes its local training
+    (:class:`fedpoison.attacks.shaping.Shaping` is one); each works in place on ``params``."""
+
+    def after_backward(self, params: Sequence[nn.Parameter]) -> None: ...
+
+    def after_step(self, params: Sequence[nn.Parameter], last: bool) -> None: ...
+
+    def finish(self, params: Sequence[nn.Parameter]) -> None: ...
+
+
 def local_train(
     model: nn.Module,
     x: torch.Tensor,
@@ -104,10 +115,13 @@ def local_train(
     cfg: LocalTraining,
     generator: torch.Generator,
     device: torch.device,
+    hook: TrainingHook | None = None,
 ) -> float:
     """Train ``model`` in place on ``(x, y)``; returns the mean training loss over steps.
 
     Momentum buffers start at zero every round (clients are stateless across rounds).
+    ``hook`` (a malicious client's shaping) is called after every backward pass, after every
+    step and once at the end, under ``torch.no_grad()``; without it the loop is plain SGD.
     """
     if len(y) == 0:
         raise ValueError("local_train: the client holds no examples")
@@ -116,15 +130,25 @@ def local_train(
     params = [p for p in model.parameters() if p.requires_grad]
     buffers: list[torch.Tensor | None] = [None] * len(params)
     total, steps = 0.0, 0
-    for idx in batches(len(y), cfg, generator):
+    order = batches(len(y), cfg, generator)
+    for idx in order:
         xb, yb = x[idx].to(device), y[idx].to(device)
         for p in params:
             p.grad = None
         loss = F.cross_entropy(model(xb), yb)
         loss.backward()
+        if hook is not None:
+            with torch.no_grad():
+                hook.after_backward(params)
         sgd_step(params, buffers, cfg)
         total += loss.item()
         steps += 1
+        if hook is not None:
+            with torch.no_grad():
+                hook.after_step(params, steps == len(order))
+    if hook is not None:
+        with torch.no_grad():
+            hook.finish(params)
     return total / max(steps, 1)
 
 

@@ -29,12 +29,14 @@ from fedpoison.attacks import (
     KNOWLEDGE_ORDER,
     AdversaryView,
     AttackSpec,
+    ClientRound,
     DataAttack,
     ThreatModel,
     UpdateAttack,
     build_view,
     check_attack,
 )
+from fedpoison.data.base import ImageDataset
 
 
 class CoordinateMedian(Aggregator):
@@ -159,8 +161,22 @@ class AttackTester:
                 craft("all", False)
 
 
+def client_round(
+    x: torch.Tensor, y: torch.Tensor, rank: int = 0, num_malicious: int = 4, seed: int = 0
+) -> ClientRound:
+    """A malicious client of rank ``rank`` holding ``(x, y)``, a linear model on their shape
+    and a dataset whose splits are ``(x, y)`` (the edge-case set's source)."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(x[0].numel(), 10))
+    data = ImageDataset("test", x, y, x, y, 10)
+    return ClientRound(
+        model, x, y, 10, rank, num_malicious, 1, torch.Generator().manual_seed(seed), None, data
+    )
+
+
 class DataAttackTester:
-    """Subclass with ``attack`` (a :class:`DataAttack`) set; see the module docstring."""
+    """Subclass with ``attack`` (a :class:`DataAttack`) set; see the module docstring. The
+    checks run on the attack bound to a client (:meth:`DataAttack.for_client`)."""
 
     attack: ClassVar[type[DataAttack]]
     params: ClassVar[dict[str, Any]] = {}
@@ -173,7 +189,7 @@ class DataAttackTester:
         g = torch.Generator().manual_seed(0)
         x, y = torch.rand((40, *shape), generator=g), torch.randint(0, 10, (40,), generator=g)
         x0, y0 = x.clone(), y.clone()
-        attack = self.make()
+        attack = self.make().for_client(client_round(x, y))
         px, py = attack.poison(x, y, 10, torch.Generator().manual_seed(1))
         again = attack.poison(x, y, 10, torch.Generator().manual_seed(1))
         assert torch.equal(x, x0) and torch.equal(y, y0)
@@ -185,3 +201,35 @@ class DataAttackTester:
         if success is not None:
             sx, sy = success
             assert sx.shape[1:] == x.shape[1:] and sx.shape[0] == sy.shape[0] <= x.shape[0]
+        named = attack.success_sets(x, y)
+        assert (success is None) == ("asr" not in named)
+        if success is not None:
+            assert torch.equal(named["asr"][0], success[0])
+
+    def test_shaping_leaves_the_model_and_keeps_training_finite(self) -> None:
+        """The shaping (if any) is built without changing the model, and a few hooked SGD
+        steps keep the weights finite."""
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.rand((24, 1, 8, 8), generator=g), torch.randint(0, 10, (24,), generator=g)
+        client = client_round(x, y)
+        before = [p.detach().clone() for p in client.parameters()]
+        attack = self.make().for_client(client)
+        shaping = attack.shaping(client)
+        params = client.parameters()
+        assert all(torch.equal(a, b) for a, b in zip(before, params, strict=True))
+        assert all(p.grad is None for p in params)
+        if shaping is None:
+            return
+        px, py = attack.poison(x, y, 10, torch.Generator().manual_seed(1))
+        for step in range(3):
+            loss = torch.nn.functional.cross_entropy(client.model(px), py)  # type: ignore[misc]
+            loss.backward()
+            with torch.no_grad():
+                shaping.after_backward(params)
+                for p in params:
+                    p.sub_(0.1 * p.grad)  # type: ignore[operator]
+                    p.grad = None
+                shaping.after_step(params, step == 2)
+        with torch.no_grad():
+            shaping.finish(params)
+        assert all(bool(torch.isfinite(p).all()) for p in params)

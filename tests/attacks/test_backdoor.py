@@ -55,3 +55,27 @@ def test_backdoor_success_set_excludes_target() -> None:
     assert sx.shape[0] == int(keep.sum()) and torch.all(sy == 2)
     assert torch.all(sx[:, :, -4:, -4:] == 1.0)
     assert torch.equal(sx[:, :, :28, :28], x[keep][:, :, :28, :28])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_backdoor_patterns_and_seeded_positions(channels: int) -> None:
+    x = torch.full((2, channels, 8, 8), 0.5)
+    board = Backdoor(size=2, position="top_left", pattern="checkerboard", low=0.0)
+    square = board.apply_trigger(x)[0, :, :2, :2]
+    assert torch.equal(square, torch.tensor([[1.0, 0.0], [0.0, 1.0]]).expand(channels, 2, 2))
+    noisy = Backdoor(size=3, pattern="random", pattern_seed=4)
+    a, b = (
+        noisy.apply_trigger(x),
+        Backdoor(size=3, pattern="random", pattern_seed=4).apply_trigger(x),
+    )
+    assert torch.equal(a, b) and torch.equal(a[0], a[1])  # one pattern, shared
+    patch = a[0, :, -3:, -3:]
+    assert float(patch.min()) >= 0.0 and float(patch.max()) < 1.0
+    assert channels == 1 or not torch.equal(patch[0], patch[1])  # colour on 3 channels
+    placed = Backdoor(size=2, position="random", pattern_seed=7)
+    first = placed.apply_trigger(x) == 1.0
+    assert int(first[0, 0].sum()) == 4 and torch.equal(first, placed.apply_trigger(x) == 1.0)
+    corner = Backdoor(size=2, position="top_right").apply_trigger(torch.zeros(1, 1, 4, 4))
+    assert torch.equal(corner[0, 0, :2, 2:], torch.ones(2, 2)) and corner.sum() == 4
+    with pytest.raises(ValueError, match="pattern must be"):
+        Backdoor(pattern="stripes")
