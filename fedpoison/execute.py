@@ -161,6 +161,7 @@ def execute(
     if checkpoint:
         strategy.load_state_dict(checkpoint)
         initial, strategy.first_round = checkpoint["arrays"], checkpoint["round"] + 1
+        sim.evaluator.previous = initial  # the model the next round's attackers receive
     if on_start is not None:
         on_start(strategy.first_round)
     if strategy.first_round <= recorder.num_rounds:

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,37 @@ METRICS = "metrics.csv"
 JOURNAL = "rounds.jsonl"
 RUN_FILES = (RESULTS, METRICS, JOURNAL)
 """The files of a run's results (``checkpoint.pt`` and the log belong to the CLI)."""
+
+
+def asr_lifespan(
+    rounds: Sequence[Mapping[str, Any]], end_round: int | None, threshold: float = 0.5
+) -> dict[str, Any]:
+    """The backdoor's durability after the adversary stops (Neurotoxin's lifespan metric):
+    ``{"asr_lifespan": L, "asr_lifespan_censored": c}``, or ``{}`` without an ``end_round``
+    or without ASR in a round after it.
+
+    ``L`` is the number of rounds after ``end_round`` until the ASR is first below
+    ``threshold``: ``r* − end_round`` for the first evaluated round ``r* > end_round`` with
+    ``asr < threshold`` (``L = 1``: the backdoor is gone one round after the attack stops;
+    ``L = 0`` when the ASR was already below it in round ``end_round``). When it never falls
+    below during the run, ``L`` is the last round minus ``end_round`` (a lower bound) and
+    ``c`` is true.
+
+        >>> rows = [{"round": r, "asr": a} for r, a in enumerate([0.9, 0.95, 0.7, 0.4], 1)]
+        >>> asr_lifespan(rows, end_round=2)
+        {'asr_lifespan': 2, 'asr_lifespan_censored': False}
+        >>> asr_lifespan(rows[:3], end_round=2)
+        {'asr_lifespan': 1, 'asr_lifespan_censored': True}
+    """
+    if end_round is None:
+        return {}
+    after = [row for row in rounds if row.get("asr") is not None and row["round"] >= end_round]
+    if not any(row["round"] > end_round for row in after):
+        return {}
+    for row in after:
+        if row["asr"] < threshold:
+            return {"asr_lifespan": row["round"] - end_round, "asr_lifespan_censored": False}
+    return {"asr_lifespan": after[-1]["round"] - end_round, "asr_lifespan_censored": True}
 
 
 def _json_safe(value: Any) -> Any:

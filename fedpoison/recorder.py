@@ -26,7 +26,7 @@ from typing import Any
 
 from flwr.app import ArrayRecord, MetricRecord
 
-from fedpoison.outputs import RUN_FILES, Journal, journal_line, write_outputs
+from fedpoison.outputs import RUN_FILES, Journal, asr_lifespan, journal_line, write_outputs
 from fedpoison.provenance import collect, peak_rss_mib
 from fedpoison.strategies.record import MetricValue, RoundRecord
 
@@ -200,10 +200,16 @@ class RoundRecorder:
 
     # -- ending -------------------------------------------------------------------------
     def complete(self) -> None:
-        """Mark the run complete; ``final`` is the last round's accuracy, loss, ASR and ε/δ."""
+        """Mark the run complete; ``final`` is the last round's accuracy, loss, ASR and ε/δ,
+        and, when the config's ``threat.end_round`` stops the adversary before the last
+        round, the backdoor's lifespan after it (:func:`~fedpoison.outputs.asr_lifespan`)."""
         rounds = self.results["rounds"]
         last = rounds[-1] if rounds else {}
-        self.results["final"] = {k: last[k] for k in FINAL_KEYS if k in last}
+        final = {k: last[k] for k in FINAL_KEYS if k in last}
+        threat = self.results["config"].get("threat")
+        end_round = threat.get("end_round") if isinstance(threat, Mapping) else None
+        final.update(asr_lifespan(rounds, end_round))
+        self.results["final"] = final
         self.results["provenance"]["peak_rss_mib"] = peak_rss_mib()
         self._finish("complete")
 

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from flwr.app import ArrayRecord
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fedpoison.aggregators.pipeline import Defense, build_defense
+from fedpoison.attacks.base import DataAttack
+from fedpoison.attacks.shaping import ClientRound
 from fedpoison.attacks.spec import AttackSpec, build_attack, check_attack
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.clients.app import ClientSpec, build_privacy
@@ -32,6 +35,8 @@ from fedpoison.config import (
 from fedpoison.engines.base import Engine
 from fedpoison.federation import Federation, FederationSpec, load_federation
 from fedpoison.privacy import Privacy, Setting
+from fedpoison.records import to_state_dict
+from fedpoison.seeding import ADVERSARY, torch_generator
 from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.evaluation import ServerEvaluator
 from fedpoison.strategies.fltrust_root import RootTrainer
@@ -233,14 +238,61 @@ def _adversary(
     )
 
 
-def _evaluator(cfg: DictConfig, parts: _Parts, device: torch.device) -> ServerEvaluator:
+@dataclass
+class SuccessRefresh:
+    """The success sets of an attack whose trigger depends on the received model (A3FL),
+    re-derived on the server as the pool's first attacker derives them: ``for_client`` on
+    the global model the round's attackers received and that attacker's clean partition.
+    ``None`` (keep the last sets) in rounds the adversary does not act in."""
+
+    attack: DataAttack
+    federation: Federation
+    threat: ThreatModel
+    pool: tuple[int, ...]
+    model: torch.nn.Module
+    seed: int
+
+    def __call__(
+        self, server_round: int, received: ArrayRecord
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+        if not self.threat.active(server_round) or not self.pool:
+            return None
+        self.model.load_state_dict(to_state_dict(received))
+        data, leader = self.federation.data, self.federation.client_data(self.pool[0])
+        client = ClientRound(
+            self.model,
+            *leader,
+            num_classes=data.num_classes,
+            rank=0,
+            num_malicious=len(self.pool),
+            server_round=server_round,
+            generator=torch_generator(self.seed, ADVERSARY, server_round, self.pool[0]),
+            dataset=data,
+            leader=leader,
+        )
+        return self.attack.for_client(client).success_sets(data.x_test, data.y_test)
+
+
+def _evaluator(
+    cfg: DictConfig,
+    parts: _Parts,
+    device: torch.device,
+    participation: Participation,
+    threat: ThreatModel,
+) -> ServerEvaluator:
     data = parts.federation.data
     attack = parts.attack.data
     sets = {} if attack is None else attack.success_sets(data.x_test, data.y_test)
     success = sets.pop("asr", None)
     model = parts.federation.new_model().to(device)
     every, last = int(cfg.eval_every), int(cfg.num_rounds)
-    return ServerEvaluator(model, data.x_test, data.y_test, device, success, every, last, sets)
+    evaluator = ServerEvaluator(model, data.x_test, data.y_test, device, success, every, last, sets)
+    if attack is not None and attack.success_depends_on_model():
+        pool = tuple(sorted(participation.malicious))
+        new = parts.federation.new_model().to(device)
+        seed = int(cfg.seed)
+        evaluator.refresh = SuccessRefresh(attack, parts.federation, threat, pool, new, seed)
+    return evaluator
 
 
 def prepare(cfg: DictConfig) -> Simulation:
@@ -279,5 +331,5 @@ def prepare(cfg: DictConfig) -> Simulation:
         robust,
         _adversary(parts, robust, participation, threat),
         procedure,
-        _evaluator(cfg, parts, device),
+        _evaluator(cfg, parts, device, participation, threat),
     )

@@ -6,6 +6,7 @@ and ``REPLY_ATTACKS`` are complete. The functional cores are named ``<attack>_at
 and break Hydra ``_target_`` paths such as ``fedpoison.attacks.alie.ALIE``.
 """
 
+from fedpoison.attacks.a3fl import A3FL
 from fedpoison.attacks.adaptive import Adaptive, adaptive_attack
 from fedpoison.attacks.alie import ALIE, alie_attack, alie_z_max
 from fedpoison.attacks.backdoor import Backdoor
@@ -44,6 +45,7 @@ from fedpoison.attacks.spec import AttackSpec, build_attack, build_view, check_a
 from fedpoison.attacks.threat import KNOWLEDGE_ORDER, ThreatModel
 
 __all__ = [
+    "A3FL",
     "ALIE",
     "DATA_ATTACKS",
     "DBA",

@@ -194,6 +194,13 @@ class DataAttack(ABC):
         or ``None`` for plain local SGD on the poisoned data (the default)."""
         return None
 
+    def success_depends_on_model(self) -> bool:
+        """Whether :meth:`for_client` depends on the received global model (A3FL's trigger):
+        the server then measures each attacked round's ASR with the success sets of
+        ``for_client(leader)``, re-derived from the global model the attackers received and
+        the clean partition of the pool's first attacker."""
+        return False
+
     def needs_previous_global(self) -> bool:
         """Whether :meth:`shaping` reads ``client.previous_global`` (the ClientApp then keeps
         the last global model a malicious node received in the node's context state)."""

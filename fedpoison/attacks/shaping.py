@@ -10,7 +10,10 @@ both called by the malicious client (fedpoison's ClientApp, or a user's through
 :func:`fedpoison.clients.malicious_round`) with a :class:`ClientRound`:
 
 1. ``attack.for_client(client)`` → the data attack this client poisons with in this round
-   (default: the attack itself; DBA: its local piece; A3FL: the optimised trigger);
+   (default: the attack itself; DBA: its local piece; A3FL: the optimised trigger; when the
+   result depends on the received model, ``attack.success_depends_on_model()`` is true and
+   the server re-derives the round's success sets the same way, from the model the
+   attackers received and the leader's data);
 2. ``bound.shaping(client)`` → a :class:`Shaping` applied by the local training loop, or
    ``None`` (default: plain local SGD on the poisoned data, the original ``backdoor``).
 
@@ -61,6 +64,9 @@ class ClientRound:
             its first round (Neurotoxin's ``global_diff`` estimate).
         dataset: the federation's dataset (an attacker's offline data, e.g. the edge-case
             set), or ``None`` where the caller has none to give.
+        leader: the clean partition of the pool's first attacker (rank 0), for attacks whose
+            colluding attackers share one computation (A3FL's trigger search), or ``None``
+            (then the attack uses the client's own partition).
     """
 
     model: nn.Module | None
@@ -73,6 +79,7 @@ class ClientRound:
     generator: torch.Generator
     previous_global: tuple[torch.Tensor, ...] | None = None
     dataset: ImageDataset | None = None
+    leader: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def parameters(self) -> list[nn.Parameter]:
         """The model's trainable parameters, in the order every hook sees them."""

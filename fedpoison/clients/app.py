@@ -111,11 +111,19 @@ class _ClientRuntime:
             model=self.model,
             dataset=self.fed.data,
             previous_global=self._previous_global(state),
+            leader=self.leader_data(),
             threat=self.spec.threat,
             num_partitions=self.spec.federation.num_clients,
             server_round=server_round,
             seed=self.spec.federation.seed,
         )
+
+    def leader_data(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The clean partition of the malicious pool's first attacker, or ``None``."""
+        pool = self.spec.threat.malicious_ids(
+            self.spec.federation.num_clients, self.spec.federation.seed
+        )
+        return self.fed.client_data(min(pool)) if pool else None
 
     def _previous_global(self, state: RecordDict | None) -> tuple[torch.Tensor, ...] | None:
         """The trainable parameters of the global model this node last received (kept in its

@@ -61,6 +61,7 @@ def malicious_round(
     model: nn.Module | None = None,
     dataset: ImageDataset | None = None,
     previous_global: tuple[torch.Tensor, ...] | None = None,
+    leader: tuple[torch.Tensor, torch.Tensor] | None = None,
     malicious: Iterable[int] | None = None,
     num_malicious: int | None = None,
     threat: ThreatModel | None = None,
@@ -82,6 +83,8 @@ def malicious_round(
         dataset: the federation's dataset (``edge_case`` builds its edge set from it).
         previous_global: the trainable parameters of the global model the node received
             the last time before (Neurotoxin's ``global_diff``), or ``None``.
+        leader: the clean partition of the malicious pool's first attacker (A3FL's shared
+            trigger search), or ``None``.
         Everything else: as :func:`poison_data`.
 
     Returns:
@@ -111,6 +114,7 @@ def malicious_round(
         model=model,
         dataset=dataset,
         previous_global=previous_global,
+        leader=leader,
     )
 
 
@@ -127,6 +131,7 @@ def _poison_round(
     model: nn.Module | None = None,
     dataset: ImageDataset | None = None,
     previous_global: tuple[torch.Tensor, ...] | None = None,
+    leader: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> MaliciousRound:
     """``attack`` bound to this node (:meth:`DataAttack.for_client`), its poisoned data and
     its shaping, when ``partitions`` attack with ``partition_id`` in ``server_round``."""
@@ -145,6 +150,7 @@ def _poison_round(
         generator=torch_generator(seed, ADVERSARY, round_key, partition_id),
         previous_global=previous_global,
         dataset=dataset,
+        leader=leader,
     )
     bound = attack.for_client(client)
     px, py = bound.poison(x, y, num_classes, torch_generator(seed, DATA_ATTACK, partition_id))

@@ -92,6 +92,11 @@ class Cell:
     """Metric per run (rows) and round (columns), NaN where a run has no value."""
     precision: float | None
     recall: float | None
+    lifespan: np.ndarray | None = None
+    """Rounds until ASR < 0.5 after ``threat.end_round`` per run (``final["asr_lifespan"]``),
+    for runs whose adversary stopped early; NaN for a run without it."""
+    censored: int = 0
+    """How many runs' ASR never fell below 0.5 (their lifespan is a lower bound)."""
 
     @property
     def n_seeds(self) -> int:
@@ -129,7 +134,17 @@ def make_cell(runs: tuple[Run, ...], metric: str) -> Cell:
         curve=curve,
         precision=_pooled(runs, "precision"),
         recall=_pooled(runs, "recall"),
+        lifespan=_lifespans(runs),
+        censored=sum(bool((run.final or {}).get("asr_lifespan_censored")) for run in runs),
     )
+
+
+def _lifespans(runs: tuple[Run, ...]) -> np.ndarray | None:
+    """``final["asr_lifespan"]`` per run, or ``None`` when no run has one."""
+    values = [(run.final or {}).get("asr_lifespan") for run in runs]
+    if all(v is None for v in values):
+        return None
+    return np.array([math.nan if v is None else float(v) for v in values])
 
 
 def attack_label(attack: str) -> str:

@@ -165,6 +165,34 @@ def _detection(summary: Summary, table: TableKey) -> list[str]:
     return lines
 
 
+def _durability(summary: Summary, table: TableKey) -> list[str]:
+    """The "Backdoor ASR and lifespan" lines of ``table``: final ASR and the rounds until the
+    ASR fell below 0.5 after ``threat.end_round`` (``≥`` where a run's never did), for the
+    attacked cells whose runs stopped the adversary early; none without such runs."""
+    cells = [
+        (defense, attack, summary.cell(table, defense, attack))
+        for defense in summary.defenses(table)
+        for attack in summary.attacks(table)
+        if attack != NO_ATTACK
+    ]
+    found = [(d, a, c) for d, a, c in cells if c is not None and c.lifespan is not None]
+    if not found:
+        return []
+    lines = [
+        "Backdoor ASR and lifespan (rounds after `threat.end_round` until ASR < 0.5; "
+        "`≥`: some run's ASR never fell below 0.5, so its lifespan is a lower bound):",
+        "",
+        markdown_row(["defense", "attack", "final ASR", "lifespan (rounds)"]),
+        markdown_row(["---"] * 4),
+    ]
+    for defense, attack, cell in found:
+        assert cell.lifespan is not None
+        asr = MISSING if cell.asr is None else _mean_std_text(*mean_std(cell.asr), cell.n_seeds)
+        life = _mean_std_text(*mean_std(cell.lifespan), cell.n_seeds)
+        lines.append(markdown_row([defense, attack, asr, ("≥ " if cell.censored else "") + life]))
+    return lines
+
+
 def _plots(summary: Summary) -> list[str]:
     """The figure links of the "Plots" section, what the bands show, and why a figure of
     :data:`~fedpoison.report.plots.FIGURES` is left out."""
@@ -192,6 +220,8 @@ def markdown(study: Study, summary: Summary, extra: list[str] | None = None) -> 
         lines += [f"## {table_title(summary, table)}", "", *_table(summary, table), ""]
         detection = _detection(summary, table)
         lines += [*detection, ""] if detection else []
+        durability = _durability(summary, table)
+        lines += [*durability, ""] if durability else []
     lines += extra or []
     if not summary.cells:
         lines += ["No complete runs: no tables or plots.", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -10,6 +11,8 @@ from torch import nn
 
 from fedpoison.records import to_state_dict
 from fedpoison.training.local import evaluate
+
+SuccessSets = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -20,6 +23,11 @@ class ServerEvaluator:
 
     ``success_set`` gives ``asr``; ``named_success`` adds one accuracy per named set (DBA's
     ``asr_piece0``, ``asr_piece1``, ...: :meth:`~fedpoison.attacks.base.DataAttack.success_sets`).
+    ``refresh``, for attacks whose trigger depends on the received model (A3FL), is called
+    before an evaluated round ``r`` with ``r`` and the global model of the previous call (the
+    one the round's attackers received); the sets it returns (``"asr"`` and named ones)
+    replace the current ones, ``None`` keeps them (after ``threat.end_round``: the last
+    trigger). ``previous`` is that model; a resumed run sets it to the checkpoint's.
     """
 
     model: nn.Module
@@ -30,12 +38,20 @@ class ServerEvaluator:
     every: int = 1
     last_round: int | None = None
     named_success: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    refresh: Callable[[int, ArrayRecord], SuccessSets | None] | None = None
+    previous: ArrayRecord | None = None
 
     def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        previous, self.previous = self.previous, arrays
         if server_round == 0 or (
             server_round % self.every != 0 and server_round != self.last_round
         ):
             return None
+        if self.refresh is not None and previous is not None:
+            sets = self.refresh(server_round, previous)
+            if sets is not None:
+                self.success_set = sets.pop("asr", None)
+                self.named_success = sets
         self.model.load_state_dict(to_state_dict(arrays))
         loss, acc = evaluate(self.model, self.x_test, self.y_test, self.device)
         metrics = MetricRecord({"accuracy": acc, "loss": loss})
