@@ -14,14 +14,31 @@ from fedpoison.attacks.label_flip import poison_indices
 from fedpoison.attacks.pgd import NORMS, Projection
 from fedpoison.attacks.shaping import ClientRound, Shaping
 
+TAILS = ("distance", "direction")
+
 
 def edge_split(
-    x: torch.Tensor, y: torch.Tensor, source: int, q: float, components: int, seed: int
+    x: torch.Tensor,
+    y: torch.Tensor,
+    source: int,
+    q: float,
+    components: int,
+    seed: int,
+    tail: str = "distance",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(train, test)`` indices into ``(x, y)`` of the edge-case set: the ``⌈q·n_s⌉`` images
-    of class ``source`` farthest from the class mean in the ``components``-dimensional PCA
-    space of that class (the density model), shuffled with ``seed`` and halved (the first
-    ``⌈k/2⌉`` train). Deterministic; the two halves are disjoint."""
+    of class ``source`` with the highest tail score under the PCA of that class, shuffled
+    with ``seed`` and halved (the first ``⌈k/2⌉`` train). Deterministic; the halves are
+    disjoint. Scores (``tail``):
+
+    - ``"distance"``: the distance from the class mean in the ``components``-dimensional PCA
+      space (REFERENCES D34's example density: the least likely images, a diverse set);
+    - ``"direction"``: the score along the leading principal component (its sign fixed so
+      that its largest-magnitude loading is positive): one extreme of the class's main
+      style axis, a coherent rare sub-population as ARDIS's European 7s are.
+    """
+    if tail not in TAILS:
+        raise ValueError(f"edge_case: tail must be one of {', '.join(TAILS)}, got {tail!r}")
     if not 0.0 < q <= 1.0:
         raise ValueError(f"edge_case: q must be in (0, 1], got {q}")
     members = torch.nonzero(y == source).flatten()
@@ -30,12 +47,16 @@ def edge_split(
     points = x[members].reshape(members.numel(), -1).double()
     centred = points - points.mean(dim=0)
     basis = torch.linalg.svd(centred, full_matrices=False).Vh[:components]
-    distance = torch.linalg.vector_norm(centred @ basis.T, dim=1)
+    if tail == "distance":
+        score = torch.linalg.vector_norm(centred @ basis.T, dim=1)
+    else:
+        leading = basis[0] * basis[0][basis[0].abs().argmax()].sign()
+        score = centred @ leading
     size = max(2, math.ceil(q * members.numel()))
-    tail = members[torch.argsort(distance, descending=True, stable=True)[:size]]
-    tail = tail[torch.randperm(size, generator=torch.Generator().manual_seed(seed))]
+    chosen = members[torch.argsort(score, descending=True, stable=True)[:size]]
+    chosen = chosen[torch.randperm(size, generator=torch.Generator().manual_seed(seed))]
     half = math.ceil(size / 2)
-    return tail[:half], tail[half:]
+    return chosen[:half], chosen[half:]
 
 
 @DATA_ATTACKS.register("edge_case")
@@ -44,8 +65,10 @@ class EdgeCase(DataAttack):
 
     Edge-case set (fedpoison's offline construction, REFERENCES D34; the paper uses external
     data: Southwest airplanes → truck, ARDIS 7s → 1): the ``q``-tail of class ``source`` of
-    the dataset's **test split** under a PCA density (:func:`edge_split`: the images farthest
-    from the class mean in the class's ``components``-dimensional PCA space), halved with
+    the dataset's **test split** under a PCA model of the class (:func:`edge_split`: by
+    default the images farthest from the class mean in the class's
+    ``components``-dimensional PCA space; ``tail="direction"``: one end of its leading
+    principal component), halved with
     ``split_seed`` into the attacker's edge images and the ASR set. No benign client holds an
     edge image (partitions hold only training images: the paper's ``edge-case`` case, not
     ``normal-case``); the ASR set, still part of the main test set, is labelled ``source``
@@ -62,6 +85,8 @@ class EdgeCase(DataAttack):
             7 → 1, echoing ARDIS).
         q: the tail fraction of class ``source`` (test split) in the edge-case set.
         components: dimension of the PCA density model.
+        tail: ``distance`` (farthest from the class mean) or ``direction`` (one end of the
+            leading principal component), see :func:`edge_split`.
         split_seed: seed of the train/ASR halving.
         mix: fraction of the attacker's examples replaced by edge images.
         eps, project_every, norm, scale: PGD's (``eps=None``: no projection).
@@ -75,6 +100,7 @@ class EdgeCase(DataAttack):
         target: int = 1,
         q: float = 0.1,
         components: int = 20,
+        tail: str = "distance",
         split_seed: int = 0,
         mix: float = 0.2,
         eps: float | None = 2.0,
@@ -97,7 +123,10 @@ class EdgeCase(DataAttack):
         if scale is not None and not scale > 0:
             raise ValueError(f"edge_case: scale must be > 0 or null, got {scale}")
         self.source, self.target, self.q = int(source), int(target), float(q)
+        if tail not in TAILS:
+            raise ValueError(f"edge_case: tail must be one of {', '.join(TAILS)}, got {tail!r}")
         self.components, self.split_seed, self.mix = int(components), int(split_seed), float(mix)
+        self.tail = tail
         self.eps = None if eps is None else float(eps)
         self.project_every, self.norm = int(project_every), norm
         self.scale = None if scale is None else float(scale)
@@ -105,7 +134,7 @@ class EdgeCase(DataAttack):
 
     def split(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:func:`edge_split` of the test split ``(x, y)`` with this attack's settings."""
-        return edge_split(x, y, self.source, self.q, self.components, self.split_seed)
+        return edge_split(x, y, self.source, self.q, self.components, self.split_seed, self.tail)
 
     def for_client(self, client: ClientRound) -> DataAttack:
         """This attack holding its edge images, taken from ``client.dataset``'s test split."""
