@@ -1,4 +1,8 @@
-"""Checkpoints for ``resume=true``: global model and rule state after a round.
+"""Checkpoints for ``resume=true``: global model, rule state and client state after a round.
+
+The clients' state is the ``ArrayRecord``s of their nodes' Flower contexts (worker momentum,
+REFERENCES D26), read from the engine's grid (:meth:`~fedpoison.engines.grid.SimulationGrid.
+node_states`) and put back into it on resume.
 
 No RNG state needs saving: every random stream is derived from (seed, purpose, round, client
 id), so round ``r`` draws the same numbers whether or not the run was interrupted before it.
@@ -41,10 +45,12 @@ def save_checkpoint(
     server_state: dict[str, Any],
     config: dict[str, Any],
     wall_s: float = 0.0,
+    clients: dict[int, dict[str, dict[str, torch.Tensor]]] | None = None,
 ) -> None:
     """Write the state after ``server_round`` of the run of ``config`` (resolved), reached after
     ``wall_s`` seconds of running, to ``run_dir/checkpoint.pt`` atomically. ``server_state``
-    is the server pipeline's ``{"defense": ..., "privacy": ...}``."""
+    is the server pipeline's ``{"defense": ..., "privacy": ...}``; ``clients`` the nodes'
+    context state by client id (``{}`` when the clients keep none)."""
     state = {
         "round": server_round,
         "config": config,
@@ -52,6 +58,7 @@ def save_checkpoint(
         "arrays": to_state_dict(arrays),
         "defense": server_state["defense"],
         "privacy": server_state.get("privacy", {}),
+        "clients": clients or {},
     }
     buffer = io.BytesIO()  # serialised in memory first: a full disk then raises OSError(ENOSPC),
     torch.save(state, buffer)  # not torch's opaque "enforce fail" RuntimeError

@@ -20,6 +20,7 @@ from fedpoison.conf import CONF_DIR
 
 if TYPE_CHECKING:
     from fedpoison.training.local import LocalTraining
+    from fedpoison.training.momentum import WorkerMomentum
 
 
 class ConfigError(ValueError):
@@ -99,6 +100,14 @@ class TrainingConfig:
     local_epochs: int = 1  # passes over local data per round (when local_steps is null)
     local_steps: int | None = None  # exact SGD steps per round (1 = FedSGD-like); overrides epochs
     server_lr: float = 1.0  # η in w ← w + η·Agg(Δ)
+    worker_momentum: float = 0.0  # β: clients send m ← β·m + (1−δ)·Δ across rounds (0 = off)
+    worker_dampening: float | None = None  # δ; null = β (EMA, ByzFL); 0 = heavy-ball
+
+    def worker(self) -> WorkerMomentum:
+        """The clients' momentum across rounds these settings describe (REFERENCES D26)."""
+        from fedpoison.training.momentum import WorkerMomentum
+
+        return WorkerMomentum(self.worker_momentum, self.worker_dampening)
 
     def procedure(self) -> LocalTraining:
         """The clients' local procedure these settings describe."""
@@ -210,6 +219,14 @@ def validate(
         f"training.local_steps must be ≥ 1 or null, got {training.local_steps}",
     )
     _require(training.server_lr > 0, f"training.server_lr must be > 0, got {training.server_lr}")
+    _require(
+        0.0 <= training.worker_momentum < 1.0,
+        f"training.worker_momentum must be in [0, 1), got {training.worker_momentum}",
+    )
+    _require(
+        training.worker_dampening is None or 0.0 <= training.worker_dampening < 1.0,
+        f"training.worker_dampening must be in [0, 1) or null, got {training.worker_dampening}",
+    )
     n = federation.num_clients
     _require(n >= 1, f"federation.num_clients must be ≥ 1, got {n}")
     _require(

@@ -25,6 +25,7 @@ from fedpoison.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from fedpoison.engines.grid import NodeStates, SimulationGrid
 from fedpoison.recorder import RoundRecorder
 from fedpoison.records import to_record
 from fedpoison.run import Simulation
@@ -43,6 +44,10 @@ class RunRecorder(RoundRecorder):
         num_rounds, checkpoint_every: the run's length and checkpoint period (0 = none).
         wall_s: seconds the run has taken so far (across resumed sessions).
         on_round: called with each round's record once it is on disk.
+
+    Attributes:
+        clients: reads the clients' context state for the checkpoint (set by the ServerApp
+            from its grid; ``None`` when the grid keeps contexts out of reach).
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class RunRecorder(RoundRecorder):
         self.server = server
         self.num_rounds, self.checkpoint_every = num_rounds, checkpoint_every
         self.on_round = on_round
+        self.clients: Callable[[], NodeStates] | None = None
 
     def __call__(self, record: RoundRecord, arrays: ArrayRecord) -> None:
         super().__call__(record, arrays)
@@ -71,7 +77,10 @@ class RunRecorder(RoundRecorder):
         if every and (server_round % every == 0 or server_round == self.num_rounds):
             state = self.server.state_dict()
             config = self.results["config"]
-            save_checkpoint(self.run_dir, server_round, arrays, state, config, self._wall_s())
+            clients = None if self.clients is None else self.clients()
+            save_checkpoint(
+                self.run_dir, server_round, arrays, state, config, self._wall_s(), clients
+            )
 
     def complete(self) -> None:
         """Mark the run complete with its final metrics and peak memory."""
@@ -105,14 +114,21 @@ def _results(
     return results
 
 
-def _server_app(initial: ArrayRecord, sim: Simulation) -> ServerApp:
-    """The ServerApp that runs the simulation's strategy from ``initial``."""
+def _server_app(
+    initial: ArrayRecord, sim: Simulation, recorder: RunRecorder, clients: NodeStates
+) -> ServerApp:
+    """The ServerApp that runs the simulation's strategy from ``initial``, the clients' context
+    state restored from ``clients`` and read by ``recorder``'s checkpoints (fedpoison's grids;
+    :meth:`~fedpoison.engines.base.Engine.check` refused client state on any other)."""
     app = ServerApp()
     num_rounds, timeout = int(sim.cfg.num_rounds), float(sim.cfg.federation.timeout)
     train_config = ConfigRecord(sim.procedure.to_config())
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
+        if isinstance(grid, SimulationGrid):
+            grid.load_node_states(clients)
+            recorder.clients = grid.node_states
         sim.strategy.start(
             grid,
             initial,
@@ -165,7 +181,8 @@ def execute(
     if on_start is not None:
         on_start(strategy.first_round)
     if strategy.first_round <= recorder.num_rounds:
-        _run_engine(sim, _server_app(initial, sim), recorder)
+        clients = checkpoint.get("clients", {}) if checkpoint else {}
+        _run_engine(sim, _server_app(initial, sim, recorder, clients), recorder)
     recorder.complete()
     return recorder.results
 

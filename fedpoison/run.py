@@ -123,9 +123,11 @@ def _build_parts(
     federation_cfg: FederationConfig,
     procedure: LocalTraining,
     threat: ThreatModel,
+    checkpointed_state: bool,
 ) -> _Parts:
     """Instantiate the federation, attack, defense, engine and privacy mechanism, checking
-    each against the others; any builder's error becomes one :class:`ConfigError` line."""
+    each against the others; any builder's error becomes one :class:`ConfigError` line.
+    ``checkpointed_state``: the clients keep state that checkpoints must hold."""
     try:
         federation = load_federation(spec)
         attack = build_attack(_container(cfg.attack))
@@ -144,7 +146,7 @@ def _build_parts(
                 procedure=procedure,
             )
         )
-        engine.check(federation.new_model(), privacy)
+        engine.check(federation.new_model(), privacy, checkpointed_state=checkpointed_state)
     except (ValueError, TypeError, KeyError, FileNotFoundError, InstantiationException) as exc:
         raise ConfigError(_root_message(exc)) from exc
     return _Parts(federation, attack, defense, defense_f, engine, privacy)
@@ -309,7 +311,9 @@ def prepare(cfg: DictConfig) -> Simulation:
         seed=seed,
     )
     procedure = training.procedure()
-    parts = _build_parts(cfg, spec, federation_cfg, procedure, threat)
+    momentum = training.worker()
+    checkpointed = momentum.active and int(cfg.checkpoint_every) > 0
+    parts = _build_parts(cfg, spec, federation_cfg, procedure, threat, checkpointed)
     participation = _participation(federation_cfg, threat, seed, parts)
     client_spec = ClientSpec(
         spec,
@@ -318,6 +322,7 @@ def prepare(cfg: DictConfig) -> Simulation:
         str(device),
         _container(cfg.attack.get("reply")),
         _container(cfg.privacy),
+        momentum,
     )
     robust = _strategy(
         parts, participation, procedure, training.server_lr, robustness, seed, device

@@ -39,10 +39,13 @@ from fedpoison.records import record_of, to_record, to_state_dict
 from fedpoison.seeding import PRIVACY, TRAINING, torch_generator
 from fedpoison.training.batched import train_clients
 from fedpoison.training.local import LocalTraining, evaluate, local_train
+from fedpoison.training.momentum import WorkerMomentum
 
 PREVIOUS_GLOBAL = "fedpoison.previous-global"
 """Key of the node's context state where a malicious node keeps the last global model it
 received, for attacks that read it (Neurotoxin's ``global_diff``)."""
+MOMENTUM = "worker-momentum"
+"""The ``Context.state`` key of a client's momentum buffers (an ``ArrayRecord``)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class ClientSpec:
         reply_attack: ``_target_`` config of a malicious client's reply corruption, or None.
         device: torch device for local training (``cpu``, ``cuda``, ``cuda:1``...).
         privacy: ``_target_`` config of the privacy mechanism (local DP mod, DP-SGD), or None.
+        worker_momentum: every client's momentum across rounds (REFERENCES D26), kept in its
+            node's ``Context.state``; none by default.
     """
 
     federation: FederationSpec
@@ -64,6 +69,7 @@ class ClientSpec:
     device: str = "cpu"
     reply_attack: dict[str, Any] | None = None
     privacy: dict[str, Any] | None = None
+    worker_momentum: WorkerMomentum = WorkerMomentum()
 
 
 def build_privacy(config: dict[str, Any] | None) -> Privacy:
@@ -84,7 +90,7 @@ class _ClientRuntime:
         self._config: ConfigRecord | None = None
         self._procedure = LocalTraining()
         self._state: list[torch.Tensor] = []
-        self._trained: dict[tuple[int, int], RecordDict] = {}  # by train_together
+        self._trained: dict[tuple[int, int], tuple[dict[str, torch.Tensor], float, int]] = {}
         self.data_attack: DataAttack | None = (
             None
             if spec.data_attack is None
@@ -148,8 +154,9 @@ class _ClientRuntime:
             self._config = config
         return self._procedure
 
-    def load(self, arrays: ArrayRecord) -> None:
-        """Load the global model; decoded once per round (all messages share one record)."""
+    def decode(self, arrays: ArrayRecord) -> list[torch.Tensor]:
+        """The global model's tensors (CPU), decoded once per round (all messages share one
+        record)."""
         if arrays is not self._record:
             state = to_state_dict(arrays)
             if list(state) != list(self._weights):
@@ -157,21 +164,47 @@ class _ClientRuntime:
                     f"received arrays {list(state)} do not match the model's {list(self._weights)}"
                 )
             self._record, self._state = arrays, list(state.values())
+        return self._state
+
+    def load(self, arrays: ArrayRecord) -> None:
+        """Load the global model into the local one."""
+        self.decode(arrays)
         with torch.no_grad():
             for dst, src in zip(self._weights.values(), self._state, strict=True):
                 dst.copy_(src)
 
     def train(self, content: RecordDict, pid: int, state: RecordDict | None = None) -> RecordDict:
-        """Client ``pid``'s reply to a train message: its trained weights and example count
-        (the reply attack, if any, is the ClientApp's innermost mod). A malicious node whose
-        attack shapes its training (:mod:`fedpoison.attacks.shaping`) trains with plain
+        """Client ``pid``'s reply to a train message: its trained weights (``w_global + m``
+        with worker momentum, ``m`` kept in ``state``, its node's ``Context.state``) and example
+        count (the reply attack, if any, is the ClientApp's innermost mod). A malicious node
+        whose attack shapes its training (:mod:`fedpoison.attacks.shaping`) trains with plain
         local SGD and the attack's hooks, not with the privacy mechanism's DP-SGD."""
         config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
+        arrays = record_of(content, "arrays", ArrayRecord)
         trained = self._trained.pop((server_round, pid), None)
-        if trained is not None:
-            return trained
-        self.load(record_of(content, "arrays", ArrayRecord))
+        if trained is None:
+            trained = self._train_one(arrays, config, pid, server_round, state)
+        weights, loss, count = trained
+        if self.spec.worker_momentum.active:
+            weights = self._with_momentum(weights, arrays, RecordDict() if state is None else state)
+        return RecordDict(
+            {
+                "arrays": to_record(weights),
+                "metrics": MetricRecord({NUM_EXAMPLES: count, TRAIN_LOSS: loss}),
+            }
+        )
+
+    def _train_one(
+        self,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        pid: int,
+        server_round: int,
+        state: RecordDict | None,
+    ) -> tuple[dict[str, torch.Tensor], float, int]:
+        """``(trained weights, mean loss, example count)`` of client ``pid`` alone."""
+        self.load(arrays)
         data = self.local_data(pid, server_round, state)
         seed = self.spec.federation.seed
         batches = torch_generator(seed, TRAINING, server_round, pid)
@@ -185,12 +218,17 @@ class _ClientRuntime:
             loss = local_train(
                 self.model, data.x, data.y, procedure, batches, self.device, data.shaping
             )
-        return RecordDict(
-            {
-                "arrays": to_record(self._weights),
-                "metrics": MetricRecord({NUM_EXAMPLES: len(data.y), TRAIN_LOSS: loss}),
-            }
-        )
+        return self._weights, loss, len(data.y)
+
+    def _with_momentum(
+        self, weights: dict[str, torch.Tensor], arrays: ArrayRecord, state: RecordDict
+    ) -> dict[str, torch.Tensor]:
+        """``w_global + m`` after the momentum step of D26; the new ``m`` goes to ``state``."""
+        kept = state.get(MOMENTUM)
+        buffers = to_state_dict(kept) if isinstance(kept, ArrayRecord) else {}
+        sent, new = self.spec.worker_momentum.apply(weights, self.decode(arrays), buffers)
+        state[MOMENTUM] = to_record(new)
+        return sent
 
     def train_together(
         self, content: RecordDict, pids: list[int], states: list[RecordDict]
@@ -226,10 +264,7 @@ class _ClientRuntime:
         except ValueError:
             return
         for (pid, _), weights, loss, d in zip(jobs, trained, losses, data, strict=True):
-            metrics = MetricRecord({NUM_EXAMPLES: len(d.y), TRAIN_LOSS: loss})
-            self._trained[(server_round, pid)] = RecordDict(
-                {"arrays": to_record(weights), "metrics": metrics}
-            )
+            self._trained[(server_round, pid)] = (weights, loss, len(d.y))
 
     def _batchable(self, pid: int, server_round: int) -> bool:
         """Whether client ``pid`` trains plain local SGD this round (no shaping attack)."""

@@ -48,9 +48,13 @@ class Engine(ABC):
                 records.
         """
 
-    def check(self, model: torch.nn.Module, privacy: Privacy) -> None:  # noqa: B027
+    def check(  # noqa: B027
+        self, model: torch.nn.Module, privacy: Privacy, *, checkpointed_state: bool = False
+    ) -> None:
         """Raise ``ValueError`` before round 1 when this engine cannot run ``model`` (a fresh
-        one) under ``privacy`` exactly; every engine but ``vectorized`` runs everything."""
+        one) under ``privacy`` exactly, or, with ``checkpointed_state``, cannot hand the
+        clients' context state (worker momentum) to checkpoints and back; ``vectorized``
+        refuses some models and privacy mechanisms, ``flower`` checkpointed client state."""
 
     def describe(self) -> dict[str, Any]:
         """Engine facts for provenance (name, workers, resources)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from flwr.serverapp import ServerApp
 from flwr.simulation import run_simulation
 
 from fedpoison.clients.app import ClientSpec, make_client_app
 from fedpoison.engines.base import Engine
+from fedpoison.privacy.base import Privacy
 
 
 class FlowerEngine(Engine):
@@ -29,6 +31,18 @@ class FlowerEngine(Engine):
         self.num_cpus_per_client = num_cpus_per_client
         self.num_gpus_per_client = num_gpus_per_client
         self.address = address
+
+    def check(
+        self, model: torch.nn.Module, privacy: Privacy, *, checkpointed_state: bool = False
+    ) -> None:
+        """Refuse checkpointed client state: Flower's Simulation Engine keeps each node's
+        ``Context`` (so worker momentum runs exactly) but out of the ServerApp's reach, so a
+        checkpoint could not hold it nor a resume restore it."""
+        if checkpointed_state:
+            raise ValueError(
+                "engine=flower cannot checkpoint the clients' state (training.worker_momentum): "
+                "set checkpoint_every=0, or use engine=inline, ray or vectorized"
+            )
 
     def execute(
         self, server_app: ServerApp, client_spec: ClientSpec, num_clients: int, verbose: bool

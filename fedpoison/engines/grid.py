@@ -4,6 +4,8 @@ Node ``partition_id + 1`` hosts client ``partition_id``. Each node keeps one per
 ``Context`` (``node_config`` carries ``partition-id`` and ``num-partitions`` as in Flower's
 simulation), created on first use so that large populations cost only what they use.
 Subclasses decide *where* the ClientApp calls run (:class:`InlineGrid`, ``RayGrid``).
+The contexts' ``ArrayRecord`` state (worker momentum) can be read and restored
+(:meth:`SimulationGrid.node_states`), so that a checkpoint holds the clients' state too.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import traceback
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 
-from flwr.app import Context, Error, Message, RecordDict
+import torch
+from flwr.app import ArrayRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from fedpoison.engines.flower_internals import ErrorCode, Run, set_server_identity
 from fedpoison.protocol import PARTITION_ID
+from fedpoison.records import to_record, to_state_dict
 
 Job = tuple[Message, Context]
+NodeStates = dict[int, dict[str, dict[str, torch.Tensor]]]
+"""``{partition id: {state key: state dict}}``: the ``ArrayRecord``s of the nodes' contexts."""
 
 
 def error_reply(
@@ -109,6 +115,30 @@ class SimulationGrid(Grid):
                 run_config={},
             )
         return self._contexts[node_id]
+
+    def node_states(self) -> NodeStates:
+        """Every node's ``Context.state`` ``ArrayRecord``s (copies) by partition id; nodes
+        without any are left out. Other kinds of records are not read (fedpoison's ClientApp
+        keeps none)."""
+        states: NodeStates = {}
+        for _, context in sorted(self._contexts.items()):
+            arrays = {
+                key: to_state_dict(record)
+                for key, record in context.state.items()
+                if isinstance(record, ArrayRecord)
+            }
+            if arrays:
+                states[int(context.node_config[PARTITION_ID])] = arrays
+        return states
+
+    def load_node_states(self, states: NodeStates) -> None:
+        """Put :meth:`node_states` back into the nodes' contexts (before the first message)."""
+        for pid, arrays in states.items():
+            if not 0 <= int(pid) < self.num_nodes:
+                raise ValueError(f"node state of client {pid}, not one of {self.num_nodes}")
+            context = self._context(int(pid) + 1)
+            for key, state in arrays.items():
+                context.state[key] = to_record(state)
 
     def _run_pending(self, ids: list[str], deadline: float | None) -> list[Message]:
         msgs = [self._pending.pop(i) for i in ids if i in self._pending]

@@ -58,8 +58,11 @@ class VectorizedEngine(InlineEngine):
 
     name = "vectorized"
 
-    def check(self, model: torch.nn.Module, privacy: Privacy) -> None:
-        """Refuse, before round 1, what batched training cannot reproduce exactly."""
+    def check(
+        self, model: torch.nn.Module, privacy: Privacy, *, checkpointed_state: bool = False
+    ) -> None:
+        """Refuse, before round 1, what batched training cannot reproduce exactly (worker
+        momentum it runs: the ClientApp applies it to each batched reply)."""
         reason = batchable(model)
         if reason is not None:
             reason = f"the model is not row-independent in training ({reason})"
