@@ -6,6 +6,8 @@ figures of :func:`fedpoison.report.plots.figures` (two or three) into ``OUTDIR``
 ``DIR``); ``--reference`` adds published numbers to
 ``report.md`` (:mod:`fedpoison.report.reference`). Exit code 2 with one line on stderr when
 ``DIR`` is missing or holds no ``results.json``, or the reference file is malformed.
+``--worst-case [final|best] [--tune KEY ...]`` adds each defense's worst case over the attacks
+after tuning (:mod:`fedpoison.report.worst_case`) to ``report.md`` and ``worst_case.csv``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from fedpoison.report.plots import write_plots
 from fedpoison.report.reference import load_reference, markdown_section
 from fedpoison.report.summary import METRICS, Summary
 from fedpoison.report.tables import markdown, write_csv
+from fedpoison.report.worst_case import AT, worst_cases
+from fedpoison.report.worst_case import markdown as worst_case_markdown
+from fedpoison.report.worst_case import write_csv as write_worst_case_csv
 
 PROG = "fedpoison-report"
 EXIT_USAGE = 2
@@ -53,6 +58,22 @@ def _parser() -> argparse.ArgumentParser:
         default=0.05,
         help="differences beyond this are listed (default 0.05)",
     )
+    parser.add_argument(
+        "--worst-case",
+        nargs="?",
+        const="final",
+        choices=AT,
+        default=None,
+        help="each defense's worst case over attacks after tuning (final round, or the best "
+        "round of the seed-mean curve as ByzFL); writes worst_case.csv",
+    )
+    parser.add_argument(
+        "--tune",
+        metavar="KEY",
+        action="append",
+        default=None,
+        help="a setting to tune for --worst-case (repeatable; default: every varying setting)",
+    )
     return parser
 
 
@@ -79,10 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or root
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary(study.runs, args.metric)
-    write_csv(summary, out / "report.csv")
-    extra = None if reference is None else markdown_section(summary, reference, args.tolerance)
-    (out / "report.md").write_text(markdown(study, summary, extra), encoding="utf-8")
+    extra = [] if reference is None else markdown_section(summary, reference, args.tolerance)
     written = ["report.csv", "report.md"]
+    if args.worst_case is not None:
+        try:
+            cases = worst_cases(summary, study.runs, args.tune, args.worst_case)
+        except ValueError as exc:
+            return _fail(str(exc))
+        write_worst_case_csv(cases, out / "worst_case.csv")
+        extra += worst_case_markdown(cases, args.metric, args.worst_case)
+        written.append("worst_case.csv")
+    elif args.tune:
+        return _fail("--tune needs --worst-case")
+    write_csv(summary, out / "report.csv")
+    (out / "report.md").write_text(markdown(study, summary, extra), encoding="utf-8")
     if summary.cells:
         written += [path.name for path in write_plots(summary, out)]
     print(f"{PROG}: {len(study.runs)} runs read; wrote {', '.join(written)} to {out}")

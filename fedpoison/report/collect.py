@@ -118,8 +118,8 @@ def _parse(path: Path, data: dict[str, Any]) -> Run:
     )
 
 
-def _with_variants(runs: list[Run]) -> list[Run]:
-    """Set each run's ``variant`` from the settings that vary within a (name) group."""
+def varying_keys(runs: list[Run]) -> list[str]:
+    """The settings that vary within a (name) group of ``runs``, sorted: what ``variant`` shows."""
     groups: dict[tuple[str, str, str, int], list[Run]] = defaultdict(list)
     for run in runs:
         groups[(run.dataset, run.defense, run.attack, run.num_malicious)].append(run)
@@ -127,7 +127,17 @@ def _with_variants(runs: list[Run]) -> list[Run]:
     for members in groups.values():
         keys = set().union(*(m.settings for m in members))
         varying |= {k for k in keys if len({m.settings.get(k, _UNSET) for m in members}) > 1}
-    ordered = sorted(varying)
+    return sorted(varying)
+
+
+def setting(run: Run, key: str) -> str:
+    """``run``'s value of ``key`` as JSON text, ``<unset>`` when its config lacks it."""
+    return run.settings.get(key, _UNSET)
+
+
+def _with_variants(runs: list[Run]) -> list[Run]:
+    """Set each run's ``variant`` from the settings that vary within a (name) group."""
+    ordered = varying_keys(runs)
     return [
         replace(run, variant=" ".join(f"{k}={run.settings.get(k, _UNSET)}" for k in ordered))
         for run in runs
