@@ -49,8 +49,8 @@ def save_checkpoint(
 ) -> None:
     """Write the state after ``server_round`` of the run of ``config`` (resolved), reached after
     ``wall_s`` seconds of running, to ``run_dir/checkpoint.pt`` atomically. ``server_state``
-    is the server pipeline's ``{"defense": ..., "privacy": ...}``; ``clients`` the nodes'
-    context state by client id (``{}`` when the clients keep none)."""
+    is the server pipeline's ``{"defense": ..., "privacy": ..., "attack": ...}``; ``clients``
+    the nodes' context state by client id (``{}`` when the clients keep none)."""
     state = {
         "round": server_round,
         "config": config,
@@ -58,6 +58,7 @@ def save_checkpoint(
         "arrays": to_state_dict(arrays),
         "defense": server_state["defense"],
         "privacy": server_state.get("privacy", {}),
+        "attack": server_state.get("attack", {}),
         "clients": clients or {},
     }
     buffer = io.BytesIO()  # serialised in memory first: a full disk then raises OSError(ENOSPC),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from flwr.app import RecordDict
@@ -32,6 +32,9 @@ class AdversaryView:
         defense: the server's rule, when known.
         f: the defense's assumed Byzantine count, when known.
         server_round: 1-based round number.
+        own_ids, benign_ids: the client ids of the ``own`` and ``benign`` rows (ascending),
+            when the server passed them (``None`` otherwise, and ``benign_ids`` whenever
+            ``benign`` is): what lets an attack follow one client across rounds.
     """
 
     own: torch.Tensor
@@ -43,6 +46,8 @@ class AdversaryView:
     defense: Aggregator | None = None
     f: int | None = None
     server_round: int = 1
+    own_ids: tuple[int, ...] | None = None
+    benign_ids: tuple[int, ...] | None = None
 
     @property
     def num_malicious(self) -> int:
@@ -126,6 +131,15 @@ class UpdateAttack(ABC):
 
     def check_defense(self, defense: Aggregator) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` before round 1 if this attack cannot work against ``defense``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state this attack carries across rounds (tensors, numbers), checkpointed with
+        the server's (:meth:`~fedpoison.strategies.round.ServerPipeline.state_dict`); ``{}``
+        for a stateless attack."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore :meth:`state_dict` (to resume a run); nothing for a stateless attack."""
 
 
 class DataAttack(ABC):

@@ -19,10 +19,12 @@ Conventions. The official code works on gradients ``g``; on deltas ``Δ ≈ −l
 step gives the same ``z`` (it is quadratic in the rows), and ``argmax ⟨g_i, z⟩`` is
 ``argmax ⟨−Δ_i, z⟩``, which is what is computed. ``z₀`` comes from the round's adversary
 generator (the official code seeds it with 0). A zero power step (identical candidates) keeps
-the previous ``z``. i* is kept as the *position* among the candidate rows (ascending client id):
-the adversary view carries no client ids, so it is the same client only under full
-participation (the paper's setting); a position beyond a later round's rows is an error.
-The attack's state is not checkpointed: a resumed run chooses i* again.
+the previous ``z``. i* is kept as a *client id* (the view's ``own_ids``/``benign_ids``), so the
+attackers follow that client under partial participation too; in a round where i* is not among
+the candidates (not sampled), they copy that round's argmax along ``z`` and keep i* for the
+next rounds (the paper samples every client, so it never says). A view without client ids (one
+built by hand) falls back to the position among the candidate rows. The state (round count,
+``μ``, ``z``, i*) is checkpointed (:meth:`Mimic.state_dict`), so a resumed run keeps i*.
 
 Candidates: ``knowledge="all"`` = the benign updates (the paper's omniscient attacker);
 ``knowledge="own"`` = the attackers' own honest updates (FLPoison's default, ``choice = 0``,
@@ -32,7 +34,7 @@ and byzpy's ``epsilon``, FLPoison's ``choice``). Never a silent row 0: ``"auto"`
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -119,7 +121,7 @@ class Mimic(UpdateAttack):
         self._rounds = 0
         self._mu: torch.Tensor | None = None
         self._z: torch.Tensor | None = None
-        self._chosen = 0
+        self._chosen = 0  # i*: a client id, or a row position when the view has no ids
 
     def required_knowledge(self) -> Knowledge:
         return self.source
@@ -132,20 +134,45 @@ class Mimic(UpdateAttack):
             raise ValueError("mimic needs the benign updates; set threat.knowledge=all")
         return view.benign
 
-    def choose(self, honest: torch.Tensor, generator: torch.Generator) -> int:
-        """i* for this round, advancing the warm-up state (``target="auto"``)."""
+    def candidate_ids(self, view: AdversaryView) -> tuple[int, ...] | None:
+        """The candidates' client ids, when the view carries them."""
+        return view.own_ids if self.source == "own" else view.benign_ids
+
+    def choose(
+        self, honest: torch.Tensor, generator: torch.Generator, ids: tuple[int, ...] | None = None
+    ) -> int:
+        """The candidate row to copy this round, advancing the warm-up state
+        (``target="auto"``); ``ids``: the candidates' client ids (i* is kept as one)."""
         t = self._rounds
         if t == 0 or self._mu is None or self._z is None:
             z0 = normal((honest.shape[1],), generator, honest)
             self._mu, self._z = mimic_init(honest, z0)
         elif t < self.warmup:
-            self._mu, self._z = mimic_update(honest, self._mu, self._z, t)
+            mu, z = self._mu.to(honest), self._z.to(honest)  # a restored state is on the CPU
+            self._mu, self._z = mimic_update(honest, mu, z, t)
+        best = mimic_choice(honest, self._z.to(honest))
         if t < self.warmup:
-            self._chosen = mimic_choice(honest, self._z)
+            self._chosen = best if ids is None else ids[best]
         self._rounds = t + 1
-        return self._chosen
+        if ids is None:
+            return self._chosen
+        return ids.index(self._chosen) if self._chosen in ids else best
+
+    def state_dict(self) -> dict[str, Any]:
+        """Rounds seen, the running ``μ`` and ``z`` (once set) and i*."""
+        state: dict[str, Any] = {"rounds": self._rounds, "chosen": self._chosen}
+        if self._mu is not None and self._z is not None:
+            state |= {"mu": self._mu.detach().cpu(), "z": self._z.detach().cpu()}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rounds = int(state.get("rounds", 0))
+        self._chosen = int(state.get("chosen", 0))
+        self._mu, self._z = state.get("mu"), state.get("z")
 
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         honest = self.candidates(view)
-        target = self.target if self.target is not None else self.choose(honest, view.generator)
+        target = self.target
+        if target is None:
+            target = self.choose(honest, view.generator, self.candidate_ids(view))
         return MaliciousReplies(mimic_attack(honest, view.num_malicious, target))

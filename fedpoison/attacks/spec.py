@@ -106,6 +106,8 @@ def build_view(
     defense: Aggregator | None = None,
     f: int | None = None,
     server_round: int = 1,
+    own_ids: tuple[int, ...] | None = None,
+    benign_ids: tuple[int, ...] | None = None,
 ) -> AdversaryView:
     """The :class:`AdversaryView` the threat model grants for one round.
 
@@ -120,6 +122,8 @@ def build_view(
         defense, f: the server's rule and its assumed Byzantine count; kept only when
             ``threat.knows_defense``.
         server_round: 1-based round number.
+        own_ids, benign_ids: the rows' client ids, if known (``benign_ids`` kept with
+            ``benign``).
 
     ``num_participants`` is ``m + (n − m)``, computed from the two tensors.
     """
@@ -133,10 +137,15 @@ def build_view(
             f"build_view: own and benign must be (m, d) and (n−m, d), got "
             f"{tuple(own.shape)} and {tuple(benign.shape)}"
         )
+    if (own_ids is not None and len(own_ids) != own.shape[0]) or (
+        benign_ids is not None and len(benign_ids) != benign.shape[0]
+    ):
+        raise ValueError("build_view: own_ids and benign_ids must name one client per row")
     knows_defense = threat.knows_defense
+    keeps_benign = threat.knowledge == "all"
     return AdversaryView(
         own=own,
-        benign=benign if threat.knowledge == "all" else None,
+        benign=benign if keeps_benign else None,
         num_participants=int(own.shape[0] + benign.shape[0]),
         global_weights=global_weights,
         server_lr=float(server_lr),
@@ -144,4 +153,6 @@ def build_view(
         defense=defense if knows_defense else None,
         f=f if knows_defense else None,
         server_round=server_round,
+        own_ids=own_ids,
+        benign_ids=benign_ids if keeps_benign else None,
     )

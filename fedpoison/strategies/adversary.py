@@ -7,6 +7,7 @@ the threat model — only what it grants is present in the view.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -47,12 +48,19 @@ class AdversaryStage:
         global_weights: torch.Tensor,
         f: int | None,
         server_round: int,
+        client_ids: Sequence[int] | None = None,
     ) -> MaliciousReplies | None:
         """The attack's rows for the ``malicious`` (boolean mask) rows of ``updates``, from the
         view the threat model grants; ``None`` when the adversary does not act this round or
-        no row is malicious. Inputs are not modified."""
+        no row is malicious. ``client_ids``: the rows' client ids, passed on in the view.
+        Inputs are not modified."""
         if not self.threat.active(server_round) or not bool(malicious.any()):
             return None
+        own_ids = benign_ids = None
+        if client_ids is not None:
+            flags = malicious.tolist()
+            own_ids = tuple(c for c, bad in zip(client_ids, flags, strict=True) if bad)
+            benign_ids = tuple(c for c, bad in zip(client_ids, flags, strict=True) if not bad)
         view = build_view(
             own=updates[malicious],
             benign=updates[~malicious],
@@ -63,6 +71,8 @@ class AdversaryStage:
             defense=None if self.defense is None else self.defense.rule,
             f=f,
             server_round=server_round,
+            own_ids=own_ids,
+            benign_ids=benign_ids,
         )
         return self.attack.craft(view)
 
@@ -74,9 +84,10 @@ class AdversaryStage:
         global_weights: torch.Tensor,
         f: int,
         server_round: int,
+        client_ids: Sequence[int] | None = None,
     ) -> AdversaryOutcome:
         """``updates`` with the malicious rows (and counts) replaced; inputs are not modified."""
-        crafted = self.craft(updates, malicious, global_weights, f, server_round)
+        crafted = self.craft(updates, malicious, global_weights, f, server_round, client_ids)
         if crafted is None:
             return AdversaryOutcome(updates, num_examples)
         out = updates.clone()

@@ -83,13 +83,21 @@ class ServerPipeline:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def state_dict(self) -> dict[str, Any]:
-        """What crosses rounds: the rule's state and the privacy mechanism's."""
-        return {"defense": self.defense.state_dict(), "privacy": self.privacy.state_dict()}
+        """What crosses rounds: the rule's state, the privacy mechanism's and the update
+        attack's (e.g. mimic's chosen client)."""
+        attack = {} if self.adversary is None else self.adversary.attack.state_dict()
+        return {
+            "defense": self.defense.state_dict(),
+            "privacy": self.privacy.state_dict(),
+            "attack": attack,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
         self.defense.load_state_dict(state["defense"])
         self.privacy.load_state_dict(state.get("privacy", {}))
+        if self.adversary is not None:
+            self.adversary.attack.load_state_dict(state.get("attack", {}))
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,9 @@ def attacked_updates(
     counts = torch.tensor(rows.num_examples, dtype=torch.float64, device=server.device)
     if server.adversary is None:
         return updates, counts
-    attacked = server.adversary(updates, counts, malicious, global_weights, f, plan.server_round)
+    attacked = server.adversary(
+        updates, counts, malicious, global_weights, f, plan.server_round, rows.client_ids
+    )
     return attacked.updates, attacked.num_examples
 
 

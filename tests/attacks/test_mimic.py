@@ -4,11 +4,14 @@ the frozen choice, and the aggregate pulled towards the mimicked client."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from attack_tester import AttackTester, view
+from fedpoison_testing import TINY, run_simulation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -137,6 +140,59 @@ def test_choice_is_frozen_after_warmup_by_position() -> None:
         assert torch.equal(attack.craft(view(own, later, seed=seed)).updates[0], later[chosen])
     with pytest.raises(ValueError, match="mimic: target row"):
         attack.craft(view(own, rand(chosen, 3, 9)))
+
+
+def _with_ids(v, ids: tuple[int, ...]):
+    return dataclasses.replace(v, benign_ids=ids)
+
+
+def test_choice_follows_the_client_id_when_its_row_moves() -> None:
+    """i* is a client id: when other clients join or leave, the attackers still copy it; in a
+    round without it they copy that round's argmax and return to i* afterwards."""
+    own = torch.zeros(2, 3, dtype=torch.float64)
+    first = rand(4, 3, 0)
+    attack = Mimic(warmup=1)
+    crafted = attack.craft(_with_ids(view(own, first), (10, 11, 12, 13))).updates[0]
+    chosen = (10, 11, 12, 13)[int((crafted == first).all(dim=1).nonzero()[0, 0])]
+    later = rand(5, 3, 1)
+    ids = (1, 2, chosen, 20, 21)
+    out = attack.craft(_with_ids(view(own, later, seed=1), ids)).updates[0]
+    assert torch.equal(out, later[2])
+    absent = rand(3, 3, 2)
+    out = attack.craft(_with_ids(view(own, absent, seed=2), (1, 2, 3))).updates[0]
+    assert torch.equal(out, absent[int(torch.argmax(-(absent @ attack._z)))])
+    again = rand(2, 3, 3)
+    out = attack.craft(_with_ids(view(own, again, seed=3), (chosen, 99))).updates[0]
+    assert torch.equal(out, again[0])
+
+
+def test_state_dict_restores_the_choice_and_direction() -> None:
+    own = torch.zeros(1, 4, dtype=torch.float64)
+    rounds = [rand(5, 4, s) for s in range(4)]
+    ids = (0, 2, 4, 6, 8)
+    whole, first = Mimic(warmup=3), Mimic(warmup=3)
+    for r in rounds[:2]:
+        whole.craft(_with_ids(view(own, r), ids))
+        first.craft(_with_ids(view(own, r), ids))
+    resumed = Mimic(warmup=3)
+    resumed.load_state_dict(first.state_dict())
+    for seed, r in enumerate(rounds[2:], start=2):
+        expected = whole.craft(_with_ids(view(own, r, seed=seed), ids)).updates
+        assert torch.equal(resumed.craft(_with_ids(view(own, r, seed=seed), ids)).updates, expected)
+    assert Mimic().state_dict() == {"rounds": 0, "chosen": 0}
+
+
+def test_resumed_run_keeps_the_mimicked_client(tmp_path: Path) -> None:
+    base = [
+        *TINY, "attack=mimic", "threat.num_malicious=2", "defense=median",
+        "partition=dirichlet", "partition.alpha=0.3", "federation.clients_per_round=5",
+    ]  # fmt: skip
+    run_simulation([*base, "num_rounds=2", "checkpoint_every=2"], tmp_path / "short")
+    resumed = run_simulation(
+        [*base, "num_rounds=5", "checkpoint_every=2", "resume=true"], tmp_path / "short"
+    )
+    whole = run_simulation([*base, "num_rounds=5", "checkpoint_every=0"], tmp_path / "whole")
+    assert [r["loss"] for r in resumed["rounds"]] == [r["loss"] for r in whole["rounds"]]
 
 
 def test_aggregate_moves_towards_the_mimicked_client() -> None:
