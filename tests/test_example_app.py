@@ -76,7 +76,7 @@ def test_through_run_simulation(
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        overrides = {"num-server-rounds": 2, "run-dir": str(run_dir)}
+        overrides = {"num-server-rounds": 2, "run-dir": str(run_dir), "min-available-nodes": 6}
         server(grid, _with_run_config(context, **overrides))
 
     @client_app.train()
@@ -133,7 +133,8 @@ def test_through_flwr_run_offline(tmp_path: Path) -> None:
         "--federation-config",
         "num-supernodes=6",
         "--run-config",
-        'num-server-rounds=2 rule="median" attack="none" client-attack="sign_flip"',
+        'num-server-rounds=2 min-available-nodes=6 rule="median" attack="none" '
+        'client-attack="sign_flip"',
     ]
     with _superlinks_stopped(flwr_home):
         done = subprocess.run(

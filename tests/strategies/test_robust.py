@@ -54,14 +54,19 @@ def _run(make: Callable[[], Strategy], runner: Callable = stock_app.run_inline) 
     return out
 
 
+# Flower's engine registers nodes asynchronously: the population is the nodes connected when
+# round 1 starts, so wait for all of them
+ALL = {"min_available_nodes": stock_app.NUM_NODES}
+
+
 def _robust(rule: Any, **kw: Any) -> Callable[[], Strategy]:
-    return lambda: fedpoison.RobustStrategy(rule, fraction_evaluate=0.5, seed=3, **kw)
+    return lambda: fedpoison.RobustStrategy(rule, fraction_evaluate=0.5, seed=3, **ALL, **kw)
 
 
 RULES = {
     "krum": _robust(Krum()),
     "trimmed_mean": _robust(TrimmedMean(beta=0.2)),
-    "fltrust": lambda: fedpoison.RobustStrategy(FLTrust(), root=_root(), seed=3),
+    "fltrust": lambda: fedpoison.RobustStrategy(FLTrust(), root=_root(), seed=3, **ALL),
 }
 
 
@@ -216,7 +221,7 @@ def test_on_flowers_run_simulation() -> None:
     strategies: dict[str, Callable[[], Strategy]] = {
         **RULES,
         "adversary-robust": lambda: fedpoison.Adversary(
-            fedpoison.RobustStrategy(TrimmedMean(beta=0.34), fraction_evaluate=0.5),
+            fedpoison.RobustStrategy(TrimmedMean(beta=0.34), fraction_evaluate=0.5, **ALL),
             ALIE(),
             num_malicious=2,
         ),

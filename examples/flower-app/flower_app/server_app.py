@@ -24,6 +24,7 @@ def main(grid: Grid, context: Context) -> None:
         str(cfg["rule"]),
         fraction_train=float(cfg["fraction-train"]),
         fraction_evaluate=float(cfg["fraction-evaluate"]),
+        min_available_nodes=int(cfg["min-available-nodes"]),
         recorder=recorder,
         seed=seed,
     )
