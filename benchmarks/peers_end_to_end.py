@@ -1,4 +1,4 @@
-"""End to end: fedpoison's CLI (``engine=inline``) against ByzFL's own training loop.
+"""End to end: fedpoison's CLI (``engine=inline``, or ``--engine vectorized``) against ByzFL's loop.
 
     python benchmarks/peers_end_to_end.py [--repeats R] [--rounds 200]
 
@@ -48,7 +48,7 @@ from aggregators import byzfl_importable
 NUM_CLIENTS, NUM_BYZANTINE, BATCH, LR, TAU = 20, 4, 32, 0.1, 1.5
 
 
-def fedpoison_overrides(rounds: int) -> list[str]:
+def fedpoison_overrides(rounds: int, engine: str = "inline") -> list[str]:
     """The CLI overrides of W1 (``num_rounds`` = ``rounds``)."""
     byzantine = list(range(NUM_CLIENTS - NUM_BYZANTINE, NUM_CLIENTS))
     return [
@@ -76,7 +76,7 @@ def fedpoison_overrides(rounds: int) -> list[str]:
         f"num_rounds={rounds}",
         f"eval_every={rounds}",
         "checkpoint_every=0",
-        "engine=inline",
+        f"engine={engine}",
         "engine.num_threads=1",
         "progress=false",
         "seed=0",
@@ -88,7 +88,7 @@ FEDPOISON_PHASES = ("train", "aggregate", "eval", "write")  # results.json's per
 BYZFL_PHASES = ("train", "aggregate")  # the clients' steps; the attack, rule and server step
 
 
-def run_fedpoison(rounds: int) -> dict[str, float]:
+def run_fedpoison(rounds: int, engine: str = "inline") -> dict[str, float]:
     """One CLI run in a fresh process: its ``wall_s``, process seconds and final accuracy."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -97,7 +97,7 @@ def run_fedpoison(rounds: int) -> dict[str, float]:
                 sys.executable,
                 "-m",
                 "fedpoison",
-                *fedpoison_overrides(rounds),
+                *fedpoison_overrides(rounds, engine),
                 f"hydra.run.dir={out}",
             ],
             check=True,
@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (default 3)")
     parser.add_argument("--rounds", type=int, default=200, help="rounds per run (default 200)")
+    parser.add_argument(
+        "--engine", default="inline", help="fedpoison's engine: inline (default) or vectorized"
+    )
     parser.add_argument("--byzfl-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.byzfl_child:
@@ -253,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"W1: digits, {NUM_CLIENTS} clients ({NUM_BYZANTINE} ALIE), mlp 64-64-10, 1 step of "
         f"batch {BATCH}, lr {LR}, trimmed mean f={NUM_BYZANTINE}, {args.rounds} rounds, "
-        f"1 thread; torch {torch.__version__}; byzfl {'yes' if have_byzfl else 'not importable'}"
+        f"1 thread, engine={args.engine}; torch {torch.__version__}; "
+        f"byzfl {'yes' if have_byzfl else 'not importable'}"
     )
     print("run s: rounds + final evaluation (data loading excluded); process s: whole process\n")
     header = ["pair", "fedpoison s", "byzfl s", "ratio", "fedpoison process s"]
@@ -263,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     ratios: list[float] = []
     runs: dict[str, list[dict[str, float]]] = {"fedpoison": [], "byzfl": []}
     for pair in range(1, args.repeats + 1):
-        ours = run_fedpoison(args.rounds)
+        ours = run_fedpoison(args.rounds, args.engine)
         peer = run_byzfl(args.rounds) if have_byzfl else None
         runs["fedpoison"].append(ours)
         runs["byzfl"] += [peer] if peer is not None else []
