@@ -106,7 +106,9 @@ class _ClientRuntime:
         malicious and the adversary acts now; call it with the global model loaded.
         ``state`` is the node's context state (the previous global model lives there)."""
         x, y = self.fed.client_data(pid)
-        if self.data_attack is None:
+        if self.data_attack is None or not (
+            pid in self._pool and self.spec.threat.active(server_round)
+        ):
             return MaliciousRound(x, y)
         return malicious_round(
             x,
@@ -126,10 +128,7 @@ class _ClientRuntime:
 
     def leader_data(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The clean partition of the malicious pool's first attacker, or ``None``."""
-        pool = self.spec.threat.malicious_ids(
-            self.spec.federation.num_clients, self.spec.federation.seed
-        )
-        return self.fed.client_data(min(pool)) if pool else None
+        return self.fed.client_data(min(self._pool)) if self._pool else None
 
     def _previous_global(self, state: RecordDict | None) -> tuple[torch.Tensor, ...] | None:
         """The trainable parameters of the global model this node last received (kept in its

@@ -62,7 +62,8 @@ def test_poison_data_equals_the_cli_for_the_same_seed_and_partition(cli: _Client
             else:
                 want = (x, y)
                 assert got[0] is x and got[1] is y  # untouched: the very same tensors
-            cli_x, cli_y = cli.local_data(pid, server_round)
+            done = cli.local_data(pid, server_round)
+            cli_x, cli_y = done.x, done.y
             for a, b, c in ((got[0], want[0], cli_x), (got[1], want[1], cli_y)):
                 assert torch.equal(a, b) and torch.equal(a, c)
 
