@@ -53,3 +53,25 @@ def test_global_diff_keeps_the_previous_global_model_in_the_node_state() -> None
     benign, benign_state = next(p for p in range(6) if p not in pool), RecordDict()
     runtime.train(_message(runtime, 1, start), benign, benign_state)
     assert PREVIOUS_GLOBAL not in benign_state  # a benign node keeps nothing
+
+
+def test_a3fl_server_rederives_the_trigger_the_attackers_poison_with() -> None:
+    sim = prepare(
+        compose_config(
+            [*TINY, "threat.num_malicious=2", "attack=a3fl", "attack.data.outer_epochs=3",
+             "attack.data.adv_epochs=1", "attack.data.poison_fraction=1.0"]
+        )
+    )  # fmt: skip
+    runtime, pool = _ClientRuntime(sim.client_spec), sorted(sim.participation.malicious)
+    arrays = to_record(runtime.fed.new_model().state_dict())
+    runtime.load(arrays)
+    attacker = runtime.local_data(pool[1], 1)  # the second attacker, searching on the leader's
+    assert sim.evaluator.refresh is not None
+    sets = sim.evaluator.refresh(1, arrays)
+    assert sets is not None and sim.evaluator.refresh(2, arrays) is not None
+    patch = attacker.x[0, :, 2:7, 2:7]
+    assert not torch.allclose(patch, torch.full_like(patch, 0.5))  # searched, not the init
+    assert torch.equal(sets["asr"][0][0, :, 2:7, 2:7], patch)
+    ended = prepare(compose_config([*TINY, "threat.num_malicious=2", "attack=a3fl",
+                                    "threat.end_round=1"]))  # fmt: skip
+    assert ended.evaluator.refresh is not None and ended.evaluator.refresh(2, arrays) is None
