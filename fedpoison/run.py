@@ -19,6 +19,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fedpoison.aggregators.flat_model import FlatModel
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.attacks.base import DataAttack
 from fedpoison.attacks.shaping import ClientRound
@@ -203,6 +204,10 @@ def _strategy(
         robustness.skip_invalid_rounds,
         tuple(len(p) for p in parts.federation.partitions),
     )
+    architecture = None
+    if rule.needs_model:
+        net = parts.federation.new_model().to(device)
+        architecture = FlatModel(net, parts.federation.data.input_shape)
     return RobustStrategy(
         rule,
         pre=parts.defense.pre,
@@ -219,6 +224,7 @@ def _strategy(
         ask_partition_ids=True,
         seed=seed,
         device=device,
+        model=architecture,
     )
 
 

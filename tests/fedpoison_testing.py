@@ -42,12 +42,14 @@ def run_simulation(overrides: list[str], run_dir: Path) -> dict[str, Any]:
 
 def round_context(x: Any, f: int, seed: int = 0, **overrides: Any) -> Any:
     """A full ``RoundContext`` for an ``(n, d)`` matrix ``x`` (unit counts, ids 0..n−1, the mean
-    as FLTrust's server update, a zero global model); ``overrides`` replace fields."""
+    as FLTrust's server update, a zero global model, a linear classifier with ``d`` parameters
+    as the model); ``overrides`` replace fields."""
     import dataclasses
 
     import torch
 
     from fedpoison.aggregators.base import RoundContext
+    from fedpoison.aggregators.flat_model import linear_model
 
     n, d = x.shape
     base = RoundContext(
@@ -57,6 +59,7 @@ def round_context(x: Any, f: int, seed: int = 0, **overrides: Any) -> Any:
         generator=torch.Generator().manual_seed(seed),
         server_update=x.mean(dim=0),
         global_weights=torch.zeros(d, dtype=x.dtype),
+        model=linear_model(d),
     )
     return dataclasses.replace(base, **overrides)
 

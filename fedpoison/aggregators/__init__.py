@@ -16,6 +16,7 @@ from fedpoison.aggregators.centered_clipping import CenteredClipping, centered_c
 from fedpoison.aggregators.cge import CGE, cge
 from fedpoison.aggregators.dnc import DnC, dnc
 from fedpoison.aggregators.flame import Flame, flame
+from fedpoison.aggregators.flat_model import FlatModel
 from fedpoison.aggregators.fltrust import FLTrust, fltrust
 from fedpoison.aggregators.foolsgold import FoolsGold, foolsgold
 from fedpoison.aggregators.foundationfl import FoundationFL, foundationfl
@@ -51,6 +52,7 @@ __all__ = [
     "FLTrust",
     "FedAvg",
     "Flame",
+    "FlatModel",
     "FoolsGold",
     "FoundationFL",
     "GeometricMedian",

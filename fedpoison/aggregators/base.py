@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from fedpoison.aggregators.flat_model import FlatModel
 from fedpoison.registry import ClassRegistry
 
 
@@ -29,6 +30,8 @@ class RoundContext:
         server_update: FLTrust's root-set update ``(d,)`` when the rule asks for it.
         global_weights: flat current global model ``(d,)`` (FLAME clusters models, not deltas).
         server_round: 1-based round number.
+        model: the network the rows are deltas of, as a function of its flat parameters
+            (DeepSight runs the clients' models); set only for rules with ``needs_model``.
     """
 
     f: int
@@ -38,6 +41,7 @@ class RoundContext:
     server_update: torch.Tensor | None = None
     global_weights: torch.Tensor | None = None
     server_round: int = 1
+    model: FlatModel | None = None
 
 
 ROOT_PROCEDURES = ("clients", "official")
@@ -101,6 +105,8 @@ class Aggregator(ABC):
     needs_server_update: ClassVar[bool] = False
     root: RootSet | None = None
     """The root set the server trains on for ``ctx.server_update`` (rules that need one)."""
+    needs_model: ClassVar[bool] = False
+    """True when the rule reads ``ctx.model`` (the architecture, to run the clients' models)."""
     needs_client_rows: ClassVar[bool] = False
     """True when row i must be client i (per-client state keyed by ``ctx.client_ids``), so
     pre-aggregators that mix clients into new rows (bucketing) cannot precede the rule."""

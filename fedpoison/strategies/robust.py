@@ -25,6 +25,7 @@ from flwr.serverapp.strategy import Result, Strategy
 from flwr.supercore import log
 
 from fedpoison.aggregators.base import AGGREGATORS, Aggregator
+from fedpoison.aggregators.flat_model import FlatModel
 from fedpoison.aggregators.pipeline import Defense
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
 from fedpoison.privacy.base import Privacy
@@ -92,6 +93,8 @@ class RobustStrategy(Strategy):
             (e.g. :class:`fedpoison.RoundRecorder`).
         seed: the sampling, the rule's randomness and the DP noise derive from it.
         device: where the update matrix is aggregated (``"cpu"``, ``"cuda"``).
+        model: the architecture and input shape, for rules that run the clients' models
+            (``needs_model``: DeepSight), e.g. ``FlatModel(net, (1, 28, 28))``.
 
     Attributes:
         history: one :class:`RoundRecord` per round: participants, ``f``, rejected and
@@ -141,6 +144,7 @@ class RobustStrategy(Strategy):
         recorder: OnRound | None = None,
         seed: int = 0,
         device: str | torch.device = "cpu",
+        model: FlatModel | None = None,
     ) -> None:
         self.sampling = NodeSampling(
             fraction_train,
@@ -151,13 +155,14 @@ class RobustStrategy(Strategy):
             num_train_nodes,
         )
         self.server = ServerPipeline(
-            _defense(rule, pre, root),
+            _defense(rule, pre, root, model),
             float(server_lr),
             int(seed),
             privacy=Privacy() if privacy is None else privacy,
             root=root,
             replies=ReplyPolicy() if replies is None else replies,
             device=torch.device(device),
+            model=model,
         )
         self.f = f
         self.availability = Availability() if availability is None else availability
@@ -366,12 +371,19 @@ class RobustStrategy(Strategy):
 
 
 def _defense(
-    rule: Aggregator | str, pre: Sequence[PreAggregator | str], root: RootTrainer | None
+    rule: Aggregator | str,
+    pre: Sequence[PreAggregator | str],
+    root: RootTrainer | None,
+    model: FlatModel | None,
 ) -> Defense:
     defense = Defense(_rule(rule), [_pre(p, i) for i, p in enumerate(pre)])
     if defense.rule.needs_server_update and root is None:
         raise ValueError(
             f"{defense.rule.name} needs the server's own update: pass root=RootTrainer(...)"
+        )
+    if defense.rule.needs_model and model is None:
+        raise ValueError(
+            f"{defense.rule.name} runs the clients' models: pass model=FlatModel(net, input_shape)"
         )
     return defense
 

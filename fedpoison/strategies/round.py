@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from fedpoison.aggregators.base import AggregationResult, RoundContext
+from fedpoison.aggregators.flat_model import FlatModel
 from fedpoison.aggregators.pipeline import Defense
 from fedpoison.finite import all_finite
 from fedpoison.privacy.base import Privacy
@@ -71,6 +72,7 @@ class ServerPipeline:
         root: the FLTrust server step, when the rule needs a server update.
         replies: the reply policy.
         device: where rows are aggregated.
+        model: the architecture, for rules that run the clients' models (``needs_model``).
     """
 
     defense: Defense
@@ -81,6 +83,7 @@ class ServerPipeline:
     root: RootTrainer | None = None
     replies: ReplyPolicy = field(default_factory=ReplyPolicy)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    model: FlatModel | None = None
 
     def state_dict(self) -> dict[str, Any]:
         """What crosses rounds: the rule's state, the privacy mechanism's and the update
@@ -207,6 +210,7 @@ def round_context(
         server_update=server_update,
         global_weights=global_weights,
         server_round=plan.server_round,
+        model=server.model if server.defense.rule.needs_model else None,
     )
 
 
