@@ -31,6 +31,7 @@ from fedpoison.aggregators.multi_krum import MultiKrum, multi_krum
 from fedpoison.aggregators.norm_clipping import NormClipping, norm_clipping
 from fedpoison.aggregators.pipeline import Defense, build_defense
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
+from fedpoison.aggregators.rlr import RLR, rlr
 from fedpoison.aggregators.signguard import SignGuard, signguard
 from fedpoison.aggregators.smea import SMEA, smea
 from fedpoison.aggregators.trimmed_mean import TrimmedMean, trimmed_mean
@@ -42,6 +43,7 @@ __all__ = [
     "CGE",
     "MDA",
     "PRE_AGGREGATORS",
+    "RLR",
     "SMEA",
     "AggregationResult",
     "Aggregator",
@@ -88,6 +90,7 @@ __all__ = [
     "multi_krum",
     "norm_clipping",
     "signguard",
+    "rlr",
     "smea",
     "trimmed_mean",
 ]
