@@ -35,6 +35,7 @@ from fedpoison.aggregators.rlr import RLR, rlr
 from fedpoison.aggregators.signguard import SignGuard, signguard
 from fedpoison.aggregators.smea import SMEA, smea
 from fedpoison.aggregators.trimmed_mean import TrimmedMean, trimmed_mean
+from fedpoison.aggregators.weak_dp import WeakDP, weak_dp
 
 __all__ = [
     "AGGREGATORS",
@@ -68,6 +69,7 @@ __all__ = [
     "RoundContext",
     "SignGuard",
     "TrimmedMean",
+    "WeakDP",
     "arc",
     "build_defense",
     "bulyan",
@@ -93,4 +95,5 @@ __all__ = [
     "rlr",
     "smea",
     "trimmed_mean",
+    "weak_dp",
 ]
