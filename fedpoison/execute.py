@@ -18,6 +18,7 @@ from flwr.serverapp import Grid, ServerApp
 from omegaconf import OmegaConf
 
 from fedpoison import provenance
+from fedpoison.certify import certify_final
 from fedpoison.checkpoint import (
     check_resumable,
     checkpoint_rounds,
@@ -65,9 +66,11 @@ class RunRecorder(RoundRecorder):
         self.num_rounds, self.checkpoint_every = num_rounds, checkpoint_every
         self.on_round = on_round
         self.clients: Callable[[], NodeStates] | None = None
+        self.arrays: ArrayRecord | None = None  # the global model after the last round
 
     def __call__(self, record: RoundRecord, arrays: ArrayRecord) -> None:
         super().__call__(record, arrays)
+        self.arrays = arrays
         if self.on_round is not None:
             self.on_round(record)
 
@@ -183,6 +186,11 @@ def execute(
     if strategy.first_round <= recorder.num_rounds:
         clients = checkpoint.get("clients", {}) if checkpoint else {}
         _run_engine(sim, _server_app(initial, sim, recorder, clients), recorder)
+        _run_engine(sim, _server_app(initial, sim), recorder)
+    final = recorder.arrays if recorder.arrays is not None else initial
+    certificate = certify_final(sim, final)
+    if certificate is not None:
+        recorder.results["certify"] = certificate
     recorder.complete()
     return recorder.results
 

@@ -25,6 +25,7 @@ FAULTS = 10  # dropouts and stragglers
 REPLY_ATTACK = 11  # which fault a hostile client sends
 PRIVACY = 12  # DP noise (central: per round; local DP and DP-SGD: per round and client)
 EVALUATION = 13  # which clients evaluate the global model in a round (federated evaluation)
+CERTIFY = 14  # test-time smoothing of the final model (CRFL's certify step)
 
 
 def derive_seed(seed: int, purpose: int, *keys: int) -> int:

@@ -14,6 +14,7 @@ from fedpoison.aggregators.bulyan import Bulyan, bulyan
 from fedpoison.aggregators.caf import CAF, caf
 from fedpoison.aggregators.centered_clipping import CenteredClipping, centered_clipping
 from fedpoison.aggregators.cge import CGE, cge
+from fedpoison.aggregators.crfl import CRFL, crfl
 from fedpoison.aggregators.dnc import DnC, dnc
 from fedpoison.aggregators.flame import Flame, flame
 from fedpoison.aggregators.flat_model import FlatModel
@@ -42,6 +43,7 @@ __all__ = [
     "ARC",
     "CAF",
     "CGE",
+    "CRFL",
     "MDA",
     "PRE_AGGREGATORS",
     "RLR",
@@ -76,6 +78,7 @@ __all__ = [
     "caf",
     "centered_clipping",
     "cge",
+    "crfl",
     "dnc",
     "flame",
     "fltrust",
