@@ -18,6 +18,7 @@ from fedpoison.aggregators.crfl import CRFL, crfl
 from fedpoison.aggregators.dnc import DnC, dnc
 from fedpoison.aggregators.flame import Flame, flame
 from fedpoison.aggregators.flat_model import FlatModel
+from fedpoison.aggregators.fldetector import FLDetector, lbfgs_hvp
 from fedpoison.aggregators.fltrust import FLTrust, fltrust
 from fedpoison.aggregators.foolsgold import FoolsGold, foolsgold
 from fedpoison.aggregators.foundationfl import FoundationFL, foundationfl
@@ -54,6 +55,7 @@ __all__ = [
     "CenteredClipping",
     "Defense",
     "DnC",
+    "FLDetector",
     "FLTrust",
     "FedAvg",
     "Flame",
@@ -87,6 +89,7 @@ __all__ = [
     "geometric_median",
     "krum",
     "krum_scores",
+    "lbfgs_hvp",
     "mda",
     "meamed",
     "mean",
