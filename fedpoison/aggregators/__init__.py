@@ -15,6 +15,7 @@ from fedpoison.aggregators.caf import CAF, caf
 from fedpoison.aggregators.centered_clipping import CenteredClipping, centered_clipping
 from fedpoison.aggregators.cge import CGE, cge
 from fedpoison.aggregators.crfl import CRFL, crfl
+from fedpoison.aggregators.deepsight import DeepSight
 from fedpoison.aggregators.dnc import DnC, dnc
 from fedpoison.aggregators.flame import Flame, flame
 from fedpoison.aggregators.flat_model import FlatModel
@@ -53,6 +54,7 @@ __all__ = [
     "Aggregator",
     "Bulyan",
     "CenteredClipping",
+    "DeepSight",
     "Defense",
     "DnC",
     "FLDetector",

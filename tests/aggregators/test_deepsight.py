@@ -1,0 +1,163 @@
+"""DeepSight: the shared rule checks (a linear model with d parameters as ``ctx.model``), the
+NEUP / threshold-exceedings / label examples of REFERENCES D36 against naive transcriptions,
+DDifs against a loop over inputs, the cluster classification and the clipping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rule_tester import RuleTester, context, data
+from torch import nn
+
+from fedpoison.aggregators.deepsight import (
+    DeepSight,
+    accepted_clusters,
+    ddifs,
+    neups,
+    suspicious,
+    threshold_exceedings,
+)
+from fedpoison.aggregators.flat_model import FlatModel
+
+
+class TestDeepSight(RuleTester):
+    rule = DeepSight
+    params = {"samples": 64}
+    bound = "n ≥ 2"
+    f = 2
+
+
+def neup_naive(weight: list[list[list[float]]], bias: list[list[float]]) -> list[list[float]]:
+    out = []
+    for w, b in zip(weight, bias, strict=True):
+        energy = [abs(b[j]) + sum(abs(v) for v in w[j]) for j in range(len(b))]
+        total = sum(e * e for e in energy)
+        out.append([e * e / total for e in energy])
+    return out
+
+
+def test_reference_neups_and_threshold_exceedings() -> None:
+    """Δb = (0.1, 0, 0), Σ|ΔW| per row = 0.1: NEUP = (2/3, 1/6, 1/6), ξ = 2/9, TE = 1; a uniform
+    update gives 1/3 each and TE = 3."""
+    weight = torch.tensor([[[0.1], [0.1], [0.1]], [[0.1], [0.1], [0.1]]])
+    bias = torch.tensor([[0.1, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    neup = neups(weight, bias)
+    torch.testing.assert_close(
+        neup, torch.tensor([[2 / 3, 1 / 6, 1 / 6], [1 / 3, 1 / 3, 1 / 3]], dtype=torch.float64)
+    )
+    assert threshold_exceedings(neup).tolist() == [1, 3]
+
+
+def test_labels_below_half_the_median() -> None:
+    assert suspicious(torch.tensor([1, 3, 3, 3])).tolist() == [True, False, False, False]
+    assert suspicious(torch.tensor([2, 4, 4, 4])).tolist() == [False] * 4  # 2 is not < 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 5), p=st.integers(2, 6), q=st.integers(1, 4))
+def test_neups_match_the_naive_formula(seed, n, p, q) -> None:
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(n, p, q, generator=g, dtype=torch.float64)
+    bias = torch.randn(n, p, generator=g, dtype=torch.float64)
+    want = torch.tensor(neup_naive(weight.tolist(), bias.tolist()), dtype=torch.float64)
+    torch.testing.assert_close(neups(weight, bias), want)
+
+
+def test_ddifs_match_a_loop_over_inputs() -> None:
+    net = nn.Linear(3, 2)
+    model = FlatModel(net, (3,))
+    g = torch.Generator().manual_seed(0)
+    glob = torch.randn(8, generator=g, dtype=torch.float64)
+    updates = 0.3 * torch.randn(4, 8, generator=g, dtype=torch.float64)
+    x = torch.rand(50, 3, generator=g, dtype=torch.float64)
+
+    def probs(flat, xi):
+        w, b = flat[:6].reshape(2, 3), flat[6:]
+        z = w @ xi + b
+        e = [math.exp(v) for v in z.tolist()]
+        return [v / sum(e) for v in e]
+
+    want = []
+    for k in range(4):
+        ratios = [
+            [a / b for a, b in zip(probs(glob + updates[k], xi), probs(glob, xi), strict=True)]
+            for xi in x
+        ]
+        want.append([sum(r[i] for r in ratios) / len(x) for i in range(2)])
+    got = ddifs(model, glob, updates, x, batch=7)
+    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64))
+
+
+def test_clusters_with_a_third_suspicious_are_rejected_noise_too() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 1, -1])
+    flags = torch.tensor([False, False, True, True, False, False, False])
+    # cluster 0: 1/3 suspicious → not below τ = 1/3 → rejected; cluster 1 likewise; noise out
+    assert accepted_clusters(labels, flags).tolist() == [False] * 7
+    flags = torch.tensor([False, False, False, True, False, False, False])
+    assert accepted_clusters(labels, flags).tolist() == [True] * 3 + [False] * 4
+
+
+def mlp_setting(n_honest: int = 9, n_bad: int = 3, seed: int = 0):
+    """A 2-layer network; honest deltas share a direction (so they form a cluster of at least
+    HDBSCAN's min_cluster_size = 5), backdoor-like deltas push only output neuron 0 (one large
+    NEUP: few threshold exceedings) in one shared direction."""
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5))
+    model = FlatModel(net, (4,))
+    g = torch.Generator().manual_seed(seed)
+    glob = torch.randn(model.dim, generator=g, dtype=torch.float64) * 0.5
+    base = 0.05 * torch.randn(model.dim, generator=g, dtype=torch.float64)
+    honest = base + 0.005 * torch.randn(n_honest, model.dim, generator=g, dtype=torch.float64)
+    bad = 0.01 * torch.randn(n_bad, model.dim, generator=g, dtype=torch.float64)
+    w_slice, _, b_slice = model.output_layer()
+    target = torch.zeros(model.dim, dtype=torch.float64)
+    target[w_slice.start : w_slice.start + 6] = 1.0  # output row 0
+    target[b_slice.start] = 1.0
+    bad += target
+    return model, glob, torch.cat([bad, honest])
+
+
+def test_backdoor_like_updates_are_rejected_and_the_rest_clipped() -> None:
+    model, glob, x = mlp_setting()
+    ctx = context(x, 3, global_weights=glob, model=model)
+    result = DeepSight(samples=500)(x, ctx)
+    accepted = result.weights > 0
+    assert not bool(accepted[:3].any()) and int(accepted[3:].sum()) >= 5
+    bound = float(torch.quantile(x.norm(dim=1), 0.5))
+    kept = x[accepted] * (bound / x[accepted].norm(dim=1)).clamp(max=1.0)[:, None]
+    torch.testing.assert_close(result.aggregate, kept.mean(dim=0))
+    assert result.info["suspicious"] >= 3
+
+
+def test_without_single_clusters_a_small_minority_is_accepted() -> None:
+    """``single_cluster=False`` (FLPoison's first stages): HDBSCAN cannot return one cluster
+    plus outliers, so 3 attackers (fewer than min_cluster_size = 5) next to one honest group
+    leave every stage all noise, the merged distances are constant and the final clustering
+    accepts everyone (3/12 suspicious < τ). The reason the default allows single clusters."""
+    model, glob, x = mlp_setting()
+    ctx = context(x, 3, global_weights=glob, model=model)
+    result = DeepSight(samples=500, single_cluster=False)(x, ctx)
+    assert bool((result.weights > 0).all())
+
+
+def test_logit_variant_runs_and_differs_in_ddifs() -> None:
+    model, glob, x = mlp_setting()
+    inputs = torch.rand(100, 4, dtype=torch.float64)
+    assert not torch.allclose(ddifs(model, glob, x, inputs), ddifs(model, glob, x, inputs, True))
+
+
+def test_model_is_required() -> None:
+    x = data(6)
+    with pytest.raises(ValueError, match="deepsight: needs ctx.model"):
+        DeepSight(samples=8)(x, context(x, 0, model=None))
+
+
+def test_model_without_output_layer_is_an_error() -> None:
+    x = data(6, 4)
+    model = FlatModel(nn.Conv1d(1, 2, 1), (1, 3))
+    with pytest.raises(ValueError, match="no linear output layer"):
+        DeepSight(samples=8)(x, context(x, 0, model=model))
