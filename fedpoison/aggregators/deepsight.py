@@ -54,6 +54,9 @@ from fedpoison.aggregators.flat_model import FlatModel
 PROBABILITY_FLOOR = 1e-12
 """Smallest ``p_i(x; G)`` a DDif divides by."""
 
+CHUNK = 2048
+"""Random inputs drawn and evaluated at a time."""
+
 
 def neups(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """NEUPs ``(n, P)`` in float64 from the output-layer updates ``weight`` ``(n, P, p)`` and
@@ -209,10 +212,16 @@ class DeepSight(Aggregator):
     def _ddifs(
         self, model: FlatModel, g: torch.Tensor, updates: torch.Tensor, gen: torch.Generator
     ) -> torch.Tensor:
-        """One seed's DDifs ``(n, P)`` on fresh uniform inputs from ``gen``."""
-        shape = (self.samples, *model.input_shape)
-        inputs = torch.rand(shape, generator=gen, device=gen.device).to(updates)
-        return ddifs(model, g, updates, inputs, self.logits)
+        """One seed's DDifs ``(n, P)`` on ``samples`` fresh uniform inputs from ``gen``, drawn
+        in chunks so that memory does not grow with ``samples``."""
+        total: torch.Tensor | None = None
+        for start in range(0, self.samples, CHUNK):
+            size = min(CHUNK, self.samples - start)
+            inputs = torch.rand((size, *model.input_shape), generator=gen, device=gen.device)
+            part = ddifs(model, g, updates, inputs.to(updates), self.logits) * size
+            total = part if total is None else total + part
+        assert total is not None
+        return total / self.samples
 
     def aggregate(self, updates: torch.Tensor, ctx: RoundContext) -> AggregationResult:
         n = check_updates(updates, self.name)

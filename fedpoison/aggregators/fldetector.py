@@ -142,8 +142,10 @@ class FLDetector(Aggregator):
         s = torch.stack([p[0] for p in self.pairs]).to(updates)
         y = torch.stack([p[1] for p in self.pairs]).to(updates)
         hvp = lbfgs_hvp(s, y, g - prev["global"].to(updates))
-        before = prev["updates"].to(updates)[[index[ids[i]] for i in rows]]
-        dist = row_norms(before + hvp - updates[rows])
+        residual = prev["updates"].to(updates)[[index[ids[i]] for i in rows]]  # a new tensor
+        residual += hvp  # the prediction ĝ_i, then ĝ_i − g_i, in place
+        residual -= updates if len(rows) == len(ids) else updates[rows]
+        dist = row_norms(residual)
         total = float(dist.sum())
         for i, value in zip(rows, (dist / total if total > 0 else dist).tolist(), strict=True):
             history = self.distances.setdefault(ids[i], [])

@@ -164,3 +164,16 @@ def test_client_ids_are_required() -> None:
     x = data(4)
     with pytest.raises(ValueError, match="fldetector: needs 4 distinct client ids"):
         FLDetector()(x, context(x, 0, client_ids=()))
+
+
+@pytest.mark.slow
+def test_cli_fldetector_detects_scaling_attackers(tmp_path) -> None:
+    """digits, 20 clients, 4 model-replacement attackers (`attack=scaling`), window 5: from
+    round 2·5+1 on every attacker is rejected (recall 1) and no honest client (FPR 0)."""
+    from fedpoison_testing import run_simulation
+
+    overrides = ["attack=scaling", "defense=fldetector", "defense.window=5", "num_rounds=14"]
+    results = run_simulation([*overrides, "progress=false"], tmp_path)
+    rows = results["rounds"]
+    assert all(r["tp"] == 0 for r in rows[:10])  # no scores before the window is full
+    assert all(r["recall"] == 1.0 and r["fpr"] == 0.0 for r in rows[10:])

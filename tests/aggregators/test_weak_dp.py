@@ -65,3 +65,14 @@ def test_bad_parameters_are_refused() -> None:
 def test_info_records_m_and_sigma() -> None:
     x = data(5)
     assert WeakDP(2.0, 0.1)(x, context(x, 0)).info == {"max_norm": 2.0, "stddev": 0.1}
+
+
+@pytest.mark.slow
+def test_cli_weak_dp_records_m_and_sigma(tmp_path) -> None:
+    """digits BadNets through the CLI: the clip bound and the noise are in every row. (With the
+    defaults M = 3, σ = 0.025 the backdoor survives: ASR 0.79–0.98 over 3 seeds.)"""
+    from fedpoison_testing import run_simulation
+
+    overrides = ["attack=backdoor", "defense=weak_dp", "num_rounds=3", "progress=false"]
+    rows = run_simulation(overrides, tmp_path)["rounds"]
+    assert all(r["defense_max_norm"] == 3.0 and r["defense_stddev"] == 0.025 for r in rows)
