@@ -34,9 +34,14 @@ def timed(fn, repeats: int, device: str) -> float:  # noqa: ANN001
     return statistics.median(times)
 
 
-def aggregators(repeats: int, device: str, d: int) -> None:
+DRY_RUN_PARAMS = {"deepsight": {"samples": 256}}
+"""Cheaper settings for the CPU script check (DeepSight runs 3 × 20 000 forwards per client)."""
+
+
+def aggregators(repeats: int, device: str, d: int, params: dict | None = None) -> None:
     from fedpoison.aggregators import AGGREGATORS
     from fedpoison.aggregators.base import RoundContext
+    from fedpoison.aggregators.flat_model import linear_model
 
     n, f = 100, 20
     gen = torch.Generator(device=device).manual_seed(0)
@@ -47,7 +52,7 @@ def aggregators(repeats: int, device: str, d: int) -> None:
     )
     print("| rule | ms | × matmul |\n|---|---|---|")
     for name in sorted(AGGREGATORS.names()):
-        rule = AGGREGATORS.get(name)()
+        rule = AGGREGATORS.get(name)(**(params or {}).get(name, {}))
         try:
             rule.check(n, f)
         except ValueError as exc:  # e.g. MDA/SMEA: C(100, 20) subsets exceed their budget
@@ -60,6 +65,7 @@ def aggregators(repeats: int, device: str, d: int) -> None:
             generator=torch.Generator(device=device).manual_seed(1),
             server_update=x.mean(dim=0),
             global_weights=torch.zeros(d, device=device),
+            model=linear_model(d),  # d parameters (DeepSight runs the clients' models)
         )
         result = rule.aggregate(x, ctx)
         assert result.aggregate.device == x.device and bool(
@@ -116,7 +122,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.dry_run:
-        aggregators(1, "cpu", 10_000)
+        aggregators(1, "cpu", 10_000, DRY_RUN_PARAMS)
         return
     if not torch.cuda.is_available():
         print("no CUDA device: nothing to measure (the CPU tests cover the same code paths)")
