@@ -177,3 +177,13 @@ def test_cli_deepsight_blocks_scaling_but_rejects_honest_clients_too(tmp_path) -
     rows = results["rounds"]
     tp, fn = sum(r["tp"] for r in rows), sum(r["fn"] for r in rows)
     assert rows[-1]["asr"] < 0.2 and tp / (tp + fn) >= 0.5
+
+
+def test_strategy_without_the_model_is_refused() -> None:
+    from fedpoison import RobustStrategy
+
+    with pytest.raises(ValueError, match=r"deepsight runs the clients' models: pass model="):
+        RobustStrategy(DeepSight())
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    strategy = RobustStrategy(DeepSight(), model=FlatModel(net, (1, 2, 2)))
+    assert strategy.server.model is not None
