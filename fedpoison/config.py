@@ -79,12 +79,22 @@ def flatten_config(config: Any, prefix: str = "") -> dict[str, str]:
     return {prefix[:-1]: json.dumps(config, sort_keys=True)}
 
 
+ADDED_DEFAULTS = {
+    "training.worker_momentum": "0.0",
+    "training.worker_dampening": "null",
+}
+"""Keys added after runs were recorded, with the value (JSON text) every earlier run had: a
+config without one reads as having it, so those runs still resume and are still skipped."""
+
+
 def config_changes(
     before: dict[str, Any], now: dict[str, Any], allowed: frozenset[str]
 ) -> list[str]:
     """Dotted keys whose values differ between two resolved configs, except those under the
-    top-level keys in ``allowed``."""
-    old, new = flatten_config(before), flatten_config(now)
+    top-level keys in ``allowed`` (a key of :data:`ADDED_DEFAULTS` missing on one side has its
+    default there)."""
+    old = ADDED_DEFAULTS | flatten_config(before)
+    new = ADDED_DEFAULTS | flatten_config(now)
     changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     return sorted(k for k in changed if k.split(".", 1)[0] not in allowed)
 

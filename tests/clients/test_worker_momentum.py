@@ -115,3 +115,21 @@ def test_flower_engine_refuses_checkpointed_momentum_before_round_one():
 def test_out_of_range_settings_are_refused(override, match):
     with pytest.raises(ConfigError, match=match):
         prepare(compose_config([*TINY, override]))
+
+
+def test_a_run_recorded_before_worker_momentum_existed_still_resumes(tmp_path):
+    run_simulation([*TINY, "num_rounds=2", "checkpoint_every=2"], tmp_path / "old")
+    path = tmp_path / "old" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    for key in ("worker_momentum", "worker_dampening"):
+        del state["config"]["training"][key]
+    torch.save(state, path)
+    resumed = run_simulation(
+        [*TINY, "num_rounds=3", "checkpoint_every=2", "resume=true"], tmp_path / "old"
+    )
+    assert resumed["provenance"]["resumed_after_round"] == 2
+    with pytest.raises(ConfigError, match=r"other settings \(training\.worker_momentum\)"):
+        run_simulation(
+            [*TINY, "num_rounds=4", "checkpoint_every=2", "resume=true", *MOMENTUM_ON[:1]],
+            tmp_path / "old",
+        )
