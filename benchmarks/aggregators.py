@@ -1,7 +1,6 @@
 """Speed of fedpoison's aggregation rules against naive loops, Flower's numpy helpers and ByzFL.
 
     python benchmarks/aggregators.py [--quick] [--repeats R] [--rules R1,R2] [--sizes NxD ...]
-    python benchmarks/aggregators.py [--quick] [--repeats R] [--rules a,b,...]
 
 Data: float32 standard normal ``(n, d)`` from a fixed seed, f = n/5 assumed Byzantine, for
 (n, d) ∈ {(20, 1e5), (100, 1e5), (100, 1e6)} (``--quick``: the first two; ``--sizes 100x1e6``
@@ -329,6 +328,46 @@ def seeded(fn: Callable[[], Any]) -> Callable[[], Any]:
     def call() -> Any:
         torch.manual_seed(SEED)
         return fn()
+
+    return call
+
+
+def rule_of(key: str) -> str:
+    """``"krum"`` for the fedpoison row keys ``"krum"`` and ``"krum (f−1)"``."""
+    return key.split(" (")[0]
+
+
+class Inputs(NamedTuple):
+    """One size's data: the updates, as torch and numpy, and what the rules need."""
+
+    x: torch.Tensor
+    xn: np.ndarray
+    f: int
+    g0: torch.Tensor  # the server update (FLTrust)
+    clip: float  # static clipping bound: about half the rows are clipped
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def ctx(self) -> RoundContext:
+        """A fresh round context (its generator seeded with ``SEED`` at every call)."""
+        return RoundContext(
+            f=self.f,
+            client_ids=tuple(range(self.n)),
+            generator=torch.Generator().manual_seed(SEED),
+            server_update=self.g0,
+            global_weights=torch.zeros(self.x.shape[1]),
+        )
+
+
+def make_inputs(n: int, d: int) -> Inputs:
+    g = torch.Generator().manual_seed(SEED)
+    x = torch.randn(n, d, generator=g)
+    g0 = x.mean(dim=0) + 0.1 * torch.randn(d, generator=g)
+    return Inputs(x, x.numpy(), n // 5, g0, float(d) ** 0.5)
+
+
 def mlp_with_d_parameters(d: int) -> FlatModel:
     """An MLP 784→h→10 with the largest h that fits, padded by a buffer to exactly ``d``."""
     hidden = (d - 10) // 795
@@ -369,57 +408,9 @@ def fldetector_round(x: torch.Tensor, ctx: RoundContext) -> Callable[[], torch.T
     return call
 
 
-def rule_of(key: str) -> str:
-    """``"krum"`` for the fedpoison row keys ``"krum"`` and ``"krum (f−1)"``."""
-    return key.split(" (")[0]
-
-
-class Inputs(NamedTuple):
-    """One size's data: the updates, as torch and numpy, and what the rules need."""
-
-    x: torch.Tensor
-    xn: np.ndarray
-    f: int
-    g0: torch.Tensor  # the server update (FLTrust)
-    clip: float  # static clipping bound: about half the rows are clipped
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
-
-    def ctx(self) -> RoundContext:
-        """A fresh round context (its generator seeded with ``SEED`` at every call)."""
-        return RoundContext(
-            f=self.f,
-            client_ids=tuple(range(self.n)),
-            generator=torch.Generator().manual_seed(SEED),
-            server_update=self.g0,
-            global_weights=torch.zeros(self.x.shape[1]),
-        )
-
-
-def make_inputs(n: int, d: int) -> Inputs:
-def run_size(
-    n: int, d: int, repeats: int, byzfl: Any | None, smallest: bool, rules: set[str] | None = None
-) -> list[list[str]]:
-    f = n // 5
-    g = torch.Generator().manual_seed(SEED)
-    x = torch.randn(n, d, generator=g)
-    g0 = x.mean(dim=0) + 0.1 * torch.randn(d, generator=g)
-    return Inputs(x, x.numpy(), n // 5, g0, float(d) ** 0.5)
-
-
 def fedpoison_rows(a: Inputs, enumerable: bool) -> dict[str, Callable[[], Any]]:
     """fedpoison's rules (and rule variants under a peer's convention) by row key."""
     x, f, n = a.x, a.f, a.n
-
-    deepsight_ctx = RoundContext(
-        f=f,
-        client_ids=tuple(range(n)),
-        generator=torch.Generator().manual_seed(SEED),
-        global_weights=0.01 * torch.randn(d, generator=g),
-        model=mlp_with_d_parameters(d),
-    )
 
     def rule(name: str, **kw: Any) -> Callable[[], torch.Tensor]:
         cls = agg.AGGREGATORS.get(name)
@@ -457,12 +448,26 @@ def fedpoison_rows(a: Inputs, enumerable: bool) -> dict[str, Callable[[], Any]]:
         "rlr": rule("rlr"),
         "weak_dp": rule("weak_dp"),
         "crfl": rule("crfl"),
-        "fldetector": fldetector_round(x, ctx),
-        "deepsight": lambda: agg.DeepSight(samples=2000)(x, deepsight_ctx).aggregate,
+        "fldetector": fldetector_round(x, a.ctx()),
+        "deepsight": deepsight(a),
     }
     if enumerable:  # MDA, SMEA: refused above the budget
         ours |= {"mda": lambda: agg.mda(x, f), "smea": lambda: agg.smea(x, f)}
     return ours
+
+
+def deepsight(a: Inputs) -> Callable[[], torch.Tensor]:
+    """DeepSight on a model with exactly ``d`` parameters (it runs the model)."""
+    d = a.x.shape[1]
+    g = torch.Generator().manual_seed(SEED + 2)
+    ctx = RoundContext(
+        f=a.f,
+        client_ids=tuple(range(a.n)),
+        generator=torch.Generator().manual_seed(SEED),
+        global_weights=0.01 * torch.randn(d, generator=g),
+        model=mlp_with_d_parameters(d),
+    )
+    return lambda: agg.DeepSight(samples=2000)(a.x, ctx).aggregate
 
 
 def naive_rows(a: Inputs) -> list[Peer]:
@@ -487,28 +492,6 @@ def naive_rows(a: Inputs) -> list[Peer]:
 
 
 def flower_rows(a: Inputs, legacy: bool) -> list[Peer]:
-    if rules is not None:
-        ours = {k: v for k, v in ours.items() if k in rules}
-    # (rule, implementation, callable, comparable?, note)
-    others: list[tuple[str, str, Callable[[], Any], bool, str]] = []
-    if smallest:
-        others += [
-            ("fedavg", "naive", lambda: sum(r.astype(np.float64) for r in xn) / n, True, ""),
-            ("krum", "naive", lambda: xn[int(np.argmin(naive_krum_scores(xn, f)))], True, ""),
-            ("multi_krum", "naive", lambda: naive_multi_krum(xn, f, n - f), True, ""),
-            ("median", "naive", lambda: naive_median(xn), True, ""),
-            ("trimmed_mean", "naive", lambda: naive_trimmed_mean(xn, f), True, ""),
-            ("bulyan", "naive", lambda: naive_bulyan(xn, f), True, ""),
-            ("geometric_median", "naive", lambda: naive_geometric_median(xn, 3, 0.1), True, ""),
-            ("centered_clipping", "naive", lambda: naive_centered_clipping(xn, 100.0), True, ""),
-            ("fltrust", "naive", lambda: naive_fltrust(xn, g0.numpy()), True, ""),
-            ("meamed", "naive", lambda: naive_meamed(xn, f), True, ""),
-            ("monna", "naive", lambda: naive_monna(xn, f, 0), True, ""),
-            ("mda", "naive", lambda: naive_mda(xn, f), True, "pair-loop Gram"),
-            ("smea", "naive", lambda: naive_smea(xn, f), True, "pair-loop Gram"),
-            ("cge", "naive", lambda: naive_cge(xn, f), True, ""),
-            ("arc", "naive", lambda: naive_arc(xn, f), True, ""),
-        ]
     h = flower_helpers()
     xn, f, n = a.xn, a.f, a.n
     contents = h["records"](xn)
@@ -672,24 +655,6 @@ def run_size(
     waiting = [p for p in peers if wanted(p.rule)]
     for key, fn in fedpoison_rows(a, enumerable).items():
         if not wanted(rule_of(key)):
-    if rules is not None:
-        others = [o for o in others if o[0] in rules]
-    rows: list[list[str]] = []
-    base: dict[str, tuple[float, np.ndarray]] = {}
-    for name, fn in ours.items():
-        t, out, _ = timed(fn, repeats)
-        base[name] = (t, as_numpy(out))
-        rows.append([name, "fedpoison", str(n), f"{d:.0e}", f"{t:.4f}", "1.00", "", ""])
-    if not enumerable and (rules is None or rules & {"mda", "smea"}):
-        note = f"refused: C({n}, {f}) = {math.comb(n, f):.1e} subsets > max_subsets"
-        rows += [
-            [name, "fedpoison", str(n), f"{d:.0e}", "", "", "", note] for name in ("mda", "smea")
-        ]
-    for name, impl, fn, comparable, note in others:
-        try:
-            t, out, once = timed(fn, repeats)
-        except Exception as exc:  # noqa: BLE001 — a peer failing at this size is a result (e.g. ByzFL's torch.quantile above 2²⁴ entries)
-            rows.append([name, impl, str(n), f"{d:.0e}", "", "", "", f"failed: {exc}"[:80]])
             continue
         t, out, _ = timed(fn, repeats)
         base[key] = (t, as_numpy(out))
@@ -724,9 +689,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sizes", nargs="+", type=parse_size, help="sizes NxD, e.g. 100x1e6 (default: all)"
     )
-    parser.add_argument("--rules", help="comma-separated rule names to time (default: all)")
     args = parser.parse_args(argv)
-    rules = None if args.rules is None else set(args.rules.split(","))
     byzfl = load_byzfl()
     sizes = args.sizes or (SIZES[:2] if args.quick else SIZES)
     rules = set(args.rules.split(",")) if args.rules else None
@@ -741,8 +704,6 @@ def main(argv: list[str] | None = None) -> None:
     print("|" + "---|" * len(header))
     for n, d in sizes:
         for row in run_size(n, d, args.repeats, byzfl, rules):
-    for i, (n, d) in enumerate(sizes):
-        for row in run_size(n, d, args.repeats, byzfl, smallest=i == 0, rules=rules):
             print("| " + " | ".join(row) + " |", flush=True)
 
 
