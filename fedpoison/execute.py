@@ -186,7 +186,6 @@ def execute(
     if strategy.first_round <= recorder.num_rounds:
         clients = checkpoint.get("clients", {}) if checkpoint else {}
         _run_engine(sim, _server_app(initial, sim, recorder, clients), recorder)
-        _run_engine(sim, _server_app(initial, sim), recorder)
     final = recorder.arrays if recorder.arrays is not None else initial
     certificate = certify_final(sim, final)
     if certificate is not None:
