@@ -5,11 +5,10 @@ marked ``ray`` and ``slow``)."""
 
 from __future__ import annotations
 
-import functools
-
 import pytest
+import stock_app
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
@@ -25,43 +24,10 @@ NUM_NODES, NUM_MALICIOUS, SEED = 6, 2, 0
 BAD = ThreatModel(num_malicious=NUM_MALICIOUS).malicious_ids(NUM_NODES, SEED)
 
 
-def _model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
-
-
-@functools.cache
-def _digits(partition: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    part = slice(partition * 100, (partition + 1) * 100)
-    return torch.tensor(x[part] / 16.0, dtype=torch.float32), torch.tensor(y[part])
-
-
-def train(msg: Message, context: Context) -> Message:
-    """Flower's quickstart shape: load, train a few steps, reply arrays + num-examples."""
-    model = _model()
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-    x, y = _digits(int(context.node_config["partition-id"]))
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    for _ in range(5):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    content = RecordDict(
-        {
-            "arrays": ArrayRecord(model.state_dict()),
-            "metrics": MetricRecord({"num-examples": len(y)}),
-        }
-    )
-    return Message(content=content, reply_to=msg)
-
-
 def _client_app(attack: str | None) -> ClientApp:
     mods = [] if attack is None else [poison_mod(attack, num_malicious=2, num_partitions=6)]
     app = ClientApp(mods=mods)
-    app.train()(train)
+    app.train()(stock_app.train)
     return app
 
 
@@ -78,7 +44,9 @@ def _server_app(out: dict, num_rounds: int) -> ServerApp:
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         result = FedAvg(fraction_evaluate=0.0).start(
-            grid=grid, initial_arrays=ArrayRecord(_model().state_dict()), num_rounds=num_rounds
+            grid=grid,
+            initial_arrays=ArrayRecord(stock_app.model().state_dict()),
+            num_rounds=num_rounds,
         )
         out["final"] = _flat(result.arrays)
 
@@ -100,7 +68,7 @@ def test_fedavg_averages_the_flipped_deltas_of_the_malicious_partitions() -> Non
     clean, attacked = _inline(clean_app, 1), _inline(flipping_app, 1)
     # oracle: FedAvg (equal num-examples) of the honest models, with the malicious deltas
     # negated: attacked − clean = −2·Σ_malicious Δ_i / n
-    start = ArrayRecord(_model().state_dict())
+    start = ArrayRecord(stock_app.model().state_dict())
     msg = Message(
         RecordDict({"arrays": start, "config": ConfigRecord({"server-round": 1})}), 1, "train"
     )
@@ -119,7 +87,7 @@ def test_fedavg_averages_the_flipped_deltas_of_the_malicious_partitions() -> Non
 
 
 def _check(clean: torch.Tensor, attacked: torch.Tensor) -> None:
-    start = _flat(ArrayRecord(_model().state_dict()))
+    start = _flat(ArrayRecord(stock_app.model().state_dict()))
     moved = (attacked - start).norm()  # 2 of 6 flipped: FedAvg moves a third as far
     assert moved < 0.8 * (clean - start).norm()
     assert (attacked - clean).norm() > moved
