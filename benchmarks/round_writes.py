@@ -107,12 +107,14 @@ def replay(
 ) -> dict[str, list[float]]:
     """Seconds of each recorder call, ``old`` and ``new`` alternating call by call."""
     arrays = to_record(sim.federation.new_model().state_dict())
-    state = sim.server.state_dict()
+    state = sim.robust.server.state_dict()
     state = {"defense": state["defense"], "privacy": state.get("privacy", {})}
     old_dir, new_dir = Path(tempfile.mkdtemp(dir=root)), Path(tempfile.mkdtemp(dir=root))
     recorders: dict[str, Callable[[RoundRecord, ArrayRecord], None]] = {
         "old": OldRecorder(old_dir, _fresh(results), state),
-        "new": RunRecorder(new_dir, _fresh(results), sim.server, len(records), EVERY, lambda: 0.0),
+        "new": RunRecorder(
+            new_dir, _fresh(results), sim.robust.server, len(records), EVERY, lambda: 0.0
+        ),
     }
     seconds: dict[str, list[float]] = {"old": [], "new": []}
     for i, record in enumerate(records):
