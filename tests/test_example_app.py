@@ -41,16 +41,6 @@ def test_app_declares_its_components_and_config() -> None:
     assert {"rule", "attack", "num-malicious", "num-server-rounds"} <= set(RUN_CONFIG)
 
 
-@pytest.fixture
-def example(monkeypatch: pytest.MonkeyPatch) -> tuple[ServerApp, ClientApp]:
-    monkeypatch.syspath_prepend(str(APP_DIR))
-    for name in [m for m in sys.modules if m.startswith("flower_app")]:
-        monkeypatch.delitem(sys.modules, name)
-    server = importlib.import_module("flower_app.server_app").app
-    client = importlib.import_module("flower_app.client_app").app
-    return server, client
-
-
 def _with_run_config(context: Context, **overrides: Any) -> Context:
     """The Context ``flwr run`` gives: the app's ``[tool.flwr.app.config]`` as run config."""
     return Context(
@@ -62,21 +52,18 @@ def _with_run_config(context: Context, **overrides: Any) -> Context:
     )
 
 
-@pytest.mark.slow
-@pytest.mark.ray
-def test_through_run_simulation(
-    example: tuple[ServerApp, ClientApp], capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def simulate_example(run_dir: str) -> None:
+    """The example through ``run_simulation`` with its pyproject run config (run by the test in
+    a fresh process, so that Flower starts a Ray whose workers can import ``flower_app``)."""
     from flwr.simulation import run_simulation
 
-    server, client = example
+    server = importlib.import_module("flower_app.server_app").app
+    client = importlib.import_module("flower_app.client_app").app
     server_app, client_app = ServerApp(), ClientApp()
-
-    run_dir = tmp_path / "run"
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        overrides = {"num-server-rounds": 2, "run-dir": str(run_dir), "min-available-nodes": 6}
+        overrides = {"num-server-rounds": 2, "run-dir": run_dir, "min-available-nodes": 6}
         server(grid, _with_run_config(context, **overrides))
 
     @client_app.train()
@@ -96,9 +83,25 @@ def test_through_run_simulation(
             "init_args": {"include_dashboard": False, "log_to_driver": False},
         },
     )
-    out = capsys.readouterr().out
-    assert "fedpoison example: final accuracy" in out
-    assert "round 2: rejected" in out
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_through_run_simulation(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    here = Path(__file__).resolve().parent
+    path = os.pathsep.join(p for p in (str(APP_DIR), str(here), os.environ.get("PYTHONPATH")) if p)
+    child = "import sys, test_example_app; test_example_app.simulate_example(sys.argv[1])"
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(run_dir)],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "fedpoison example: final accuracy" in done.stdout
+    assert "round 2: rejected" in done.stdout
     results = load_results(run_dir)  # what fedpoison-report reads
     assert results is not None and results["status"] == "complete"
     assert [row["round"] for row in results["rounds"]] == [1, 2]
