@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fedpoison.attacks.base import DATA_ATTACKS, DataAttack
-from fedpoison.attacks.label_flip import poison_indices
+from fedpoison.attacks.label_flip import poison_with_trigger, triggered_success_set
 from fedpoison.attacks.shaping import ClientRound
 from fedpoison.attacks.triggers import fit_patch, patch_mask, stamp
 
@@ -206,17 +206,17 @@ class A3FL(DataAttack):
     def poison(
         self, x: torch.Tensor, y: torch.Tensor, num_classes: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= self.target < num_classes:
-            raise ValueError(f"a3fl: target {self.target} is outside [0, {num_classes - 1}]")
-        chosen = poison_indices(
-            torch.arange(y.numel(), device=y.device), self.poison_fraction, generator
+        return poison_with_trigger(
+            "a3fl",
+            x,
+            y,
+            self.target,
+            num_classes,
+            self.poison_fraction,
+            self.apply_trigger,
+            generator,
         )
-        x_new, y_new = x.clone(), y.clone()
-        x_new[chosen] = self.apply_trigger(x[chosen])
-        y_new[chosen] = self.target
-        return x_new, y_new
 
     def success_set(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Non-target test inputs with this instance's trigger, labelled ``target``."""
-        keep = y != self.target
-        return self.apply_trigger(x[keep]), torch.full_like(y[keep], self.target)
+        return triggered_success_set(x, y, self.target, self.apply_trigger)

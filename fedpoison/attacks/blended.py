@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 
 from fedpoison.attacks.base import DATA_ATTACKS, DataAttack
-from fedpoison.attacks.label_flip import poison_indices
+from fedpoison.attacks.label_flip import poison_with_trigger, triggered_success_set
 from fedpoison.attacks.triggers import blend, random_pattern
 
 
@@ -75,18 +75,20 @@ class Blended(DataAttack):
     def poison(
         self, x: torch.Tensor, y: torch.Tensor, num_classes: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= self.target < num_classes:
-            raise ValueError(f"blended: target {self.target} is outside [0, {num_classes - 1}]")
-        chosen = poison_indices(
-            torch.arange(y.numel(), device=y.device), self.poison_fraction, generator
+        return poison_with_trigger(
+            "blended",
+            x,
+            y,
+            self.target,
+            num_classes,
+            self.poison_fraction,
+            lambda rows: self.apply_trigger(rows, self.alpha_train),
+            generator,
         )
-        x_new, y_new = x.clone(), y.clone()
-        x_new[chosen] = self.apply_trigger(x[chosen], self.alpha_train)
-        y_new[chosen] = self.target
-        return x_new, y_new
 
     def success_set(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Test inputs blended with ``alpha_test`` whose true label is not ``target``, all
         labelled ``target``."""
-        keep = y != self.target
-        return self.apply_trigger(x[keep], self.alpha_test), torch.full_like(y[keep], self.target)
+        return triggered_success_set(
+            x, y, self.target, lambda rows: self.apply_trigger(rows, self.alpha_test)
+        )

@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 
 from fedpoison.attacks.base import DATA_ATTACKS, DataAttack
-from fedpoison.attacks.label_flip import poison_indices
+from fedpoison.attacks.label_flip import poison_with_trigger, triggered_success_set
 from fedpoison.attacks.shaping import ClientRound
 from fedpoison.attacks.triggers import Patch, fit_patch, patch_mask, stamp
 
@@ -114,20 +114,20 @@ class DBA(DataAttack):
     def poison(
         self, x: torch.Tensor, y: torch.Tensor, num_classes: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= self.target < num_classes:
-            raise ValueError(f"dba: target {self.target} is outside [0, {num_classes - 1}]")
-        chosen = poison_indices(
-            torch.arange(y.numel(), device=y.device), self.poison_fraction, generator
+        return poison_with_trigger(
+            "dba",
+            x,
+            y,
+            self.target,
+            num_classes,
+            self.poison_fraction,
+            lambda rows: self.apply_trigger(rows, self.piece),
+            generator,
         )
-        x_new, y_new = x.clone(), y.clone()
-        x_new[chosen] = self.apply_trigger(x[chosen], self.piece)
-        y_new[chosen] = self.target
-        return x_new, y_new
 
     def success_set(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Non-target test inputs with the global trigger, labelled ``target``."""
-        keep = y != self.target
-        return self.apply_trigger(x[keep], None), torch.full_like(y[keep], self.target)
+        return triggered_success_set(x, y, self.target, lambda rows: self.apply_trigger(rows, None))
 
     def success_sets(
         self, x: torch.Tensor, y: torch.Tensor

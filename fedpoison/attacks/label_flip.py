@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import torch
@@ -20,6 +20,40 @@ def poison_indices(
     count = int(fraction * candidates.numel())
     order = torch.randperm(candidates.numel(), generator=generator, device=generator.device)
     return candidates[order[:count].to(candidates.device)]
+
+
+Trigger = Callable[[torch.Tensor], torch.Tensor]
+
+
+def poison_with_trigger(
+    name: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    target: int,
+    num_classes: int,
+    fraction: float,
+    trigger: Trigger,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A backdoor's poisoning (BadNets convention, shared by ``backdoor``, ``blended``,
+    ``dba``, ``a3fl``): :func:`poison_indices` of the rows get ``trigger`` and label
+    ``target``; copies, inputs not modified."""
+    if not 0 <= target < num_classes:
+        raise ValueError(f"{name}: target {target} is outside [0, {num_classes - 1}]")
+    chosen = poison_indices(torch.arange(y.numel(), device=y.device), fraction, generator)
+    x_new, y_new = x.clone(), y.clone()
+    x_new[chosen] = trigger(x[chosen])
+    y_new[chosen] = target
+    return x_new, y_new
+
+
+def triggered_success_set(
+    x: torch.Tensor, y: torch.Tensor, target: int, trigger: Trigger
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A backdoor's success set: the test inputs whose true label is not ``target``, with
+    ``trigger``, all labelled ``target``."""
+    keep = y != target
+    return trigger(x[keep]), torch.full_like(y[keep], target)
 
 
 @DATA_ATTACKS.register("label_flip")
