@@ -93,13 +93,49 @@ def test_ddifs_match_a_loop_over_inputs() -> None:
     torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64))
 
 
-def test_clusters_with_a_third_suspicious_are_rejected_noise_too() -> None:
+def test_clusters_with_a_third_suspicious_are_rejected() -> None:
     labels = np.array([0, 0, 0, 1, 1, 1, -1])
     flags = torch.tensor([False, False, True, True, False, False, False])
-    # cluster 0: 1/3 suspicious → not below τ = 1/3 → rejected; cluster 1 likewise; noise out
-    assert accepted_clusters(labels, flags).tolist() == [False] * 7
+    # cluster 0: 1/3 suspicious → not below τ = 1/3 → rejected; cluster 1 likewise
+    assert accepted_clusters(labels, flags, noise_singletons=False).tolist() == [False] * 7
     flags = torch.tensor([False, False, False, True, False, False, False])
-    assert accepted_clusters(labels, flags).tolist() == [True] * 3 + [False] * 4
+    want = [True] * 3 + [False] * 4
+    assert accepted_clusters(labels, flags, noise_singletons=False).tolist() == want
+
+
+def test_noise_points_are_singletons_or_rejected() -> None:
+    """Default: a noise point is a cluster of its own (its suspicious fraction is 0 or 1), so
+    it is accepted iff it is not suspicious; ``noise_singletons=False`` rejects every one."""
+    labels = np.array([-1, -1, 0, 0, 0, -1])
+    flags = torch.tensor([True, False, False, False, True, False])
+    assert accepted_clusters(labels, flags).tolist() == [False, True, False, False, False, True]
+    assert accepted_clusters(labels, flags, noise_singletons=False).tolist() == [False] * 6
+
+
+def accepted_naive(
+    labels: list[int], flags: list[bool], tau: float, singletons: bool
+) -> list[bool]:
+    """Step 7 transcribed: relabel each noise point as a new cluster (or drop it), then accept
+    the members of each cluster whose suspicious fraction is below τ."""
+    fresh = iter(range(max(labels, default=0) + 1, 2 * len(labels) + 2))
+    cluster = [c if c >= 0 else (next(fresh) if singletons else None) for c in labels]
+    out = []
+    for c in cluster:
+        members = [i for i, d in enumerate(cluster) if c is not None and d == c]
+        out.append(bool(members) and sum(flags[i] for i in members) / len(members) < tau)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-1, 3), st.booleans()), min_size=1, max_size=12),
+    st.sampled_from([1 / 3, 0.5, 1.0]),
+    st.booleans(),
+)
+def test_accepted_clusters_match_the_naive_rule(rows, tau, singletons) -> None:
+    labels, flags = [r[0] for r in rows], [r[1] for r in rows]
+    got = accepted_clusters(np.array(labels), torch.tensor(flags), tau, singletons)
+    assert got.tolist() == accepted_naive(labels, flags, tau, singletons)
 
 
 def mlp_setting(n_honest: int = 9, n_bad: int = 3, seed: int = 0):
