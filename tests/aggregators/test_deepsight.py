@@ -199,20 +199,39 @@ def test_model_without_output_layer_is_an_error() -> None:
         DeepSight(samples=8)(x, context(x, 0, model=model))
 
 
+def pooled_rates(rows: list[dict[str, float]]) -> tuple[float, float]:
+    """Recall and FPR pooled over a run's rounds."""
+    tp, fn = sum(r["tp"] for r in rows), sum(r["fn"] for r in rows)
+    fp, tn = sum(r["fp"] for r in rows), sum(r["tn"] for r in rows)
+    return (tp / (tp + fn) if tp + fn else math.nan), fp / (fp + tn)
+
+
 @pytest.mark.slow
-def test_cli_deepsight_blocks_scaling_but_rejects_honest_clients_too(tmp_path) -> None:
+def test_cli_without_attack_honest_noise_points_are_kept(tmp_path) -> None:
+    """digits, 20 honest clients, 2 000 inputs per seed, 10 rounds: HDBSCAN leaves most IID
+    updates unclustered; as singletons they are kept (FPR ≤ 0.1; measured 0.02–0.03 over
+    seeds 0–2 with 20 000 inputs and 20 rounds), rejecting noise rejects ~half of them."""
+    from fedpoison_testing import run_simulation
+
+    base = ["attack=none", "threat.num_malicious=0", "defense=deepsight", "defense.samples=2000"]
+    base += ["num_rounds=10", "progress=false"]
+    kept = run_simulation(base, tmp_path / "singletons")["rounds"]
+    rejected = run_simulation([*base, "defense.noise_singletons=false"], tmp_path / "reject")
+    assert pooled_rates(kept)[1] <= 0.1 and pooled_rates(rejected["rounds"])[1] >= 0.3
+
+
+@pytest.mark.slow
+def test_cli_deepsight_rejects_most_scaling_attackers_at_a_low_fpr(tmp_path) -> None:
     """digits, 20 clients, 4 model-replacement attackers (`attack=scaling`), 2 000 inputs per
-    seed: the backdoor stays out (ASR < 0.2; FedAvg 0.90) and most attackers are rejected, but
-    so are many honest clients on this IID task (measured with the default 20 000 inputs over
-    3 seeds: recall 0.72–0.90 at FPR 0.42–0.59), so the published recall ≥ 0.8 at FPR ≤ 0.2
-    does not hold here."""
+    seed, 10 rounds: most attackers are rejected at FPR ≤ 0.2, but the recall stays below the
+    published 0.8 in this setting (docs/backdoors.md: 20 000 inputs, 20 rounds, seeds 0–2:
+    recall 0.50–0.80 at FPR 0.02–0.10)."""
     from fedpoison_testing import run_simulation
 
     overrides = ["attack=scaling", "defense=deepsight", "defense.samples=2000", "num_rounds=10"]
     results = run_simulation([*overrides, "progress=false"], tmp_path)
-    rows = results["rounds"]
-    tp, fn = sum(r["tp"] for r in rows), sum(r["fn"] for r in rows)
-    assert rows[-1]["asr"] < 0.2 and tp / (tp + fn) >= 0.5
+    recall, fpr = pooled_rates(results["rounds"])
+    assert recall >= 0.5 and fpr <= 0.2
 
 
 def test_strategy_without_the_model_is_refused() -> None:

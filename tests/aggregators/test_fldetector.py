@@ -180,6 +180,23 @@ def test_cli_fldetector_detects_scaling_attackers(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_cli_fldetector_official_setting_attack_after_the_warm_up(tmp_path) -> None:
+    """The official MNIST setting (REFERENCES D37: detection after the warm-up, attacks only
+    afterwards) with the default window 10: attacked from round 12, the first predicted
+    round; nobody is scored before round 21, from then on every attacker is rejected at
+    FPR ≤ 0.2 (docs/backdoors.md: seeds 0–2, FPR 0–0.075 over rounds 21–40)."""
+    from fedpoison_testing import run_simulation
+
+    overrides = ["attack=scaling", "defense=fldetector", "threat.start_round=12"]
+    results = run_simulation([*overrides, "num_rounds=24", "progress=false"], tmp_path)
+    rows = results["rounds"]
+    assert all(r["tp"] == 0 and r["fp"] == 0 for r in rows[:20])
+    scored = rows[20:]
+    fp, tn = sum(r["fp"] for r in scored), sum(r["tn"] for r in scored)
+    assert all(r["recall"] == 1.0 for r in scored) and fp / (fp + tn) <= 0.2
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_bit_identical(tmp_path) -> None:
     """The window, the scores and the detected set go through the checkpoint: a run killed
     after a checkpoint and resumed ends with the rows of an uninterrupted run (detection
