@@ -1,6 +1,7 @@
-"""FoundationFL (Fang et al. 2025; the port's definition, unverified): the shared rule checks for
-both base rules, a naive transcription, the extremes example, m = 0 as the base rule, the
-attacker row it can copy, and clear errors."""
+"""FoundationFL (Fang et al. 2025, Eqs. 2–7 and Algorithm 1; docs/conventions.md §C30): the
+shared rule checks for both base rules, a naive transcription, the paper's default m = n // 2,
+the extremes example, ties, m = 0 as the base rule, the attacker rows it copies, and clear
+errors."""
 
 from __future__ import annotations
 
@@ -67,6 +68,16 @@ def test_matches_the_naive_transcription(f, extra, d, m, seed, base) -> None:
     close(got.weights, [1.0 / x.shape[0]] * x.shape[0])
 
 
+@settings(max_examples=20, deadline=None)
+@given(f=st.integers(0, 3), extra=st.integers(0, 6), seed=seeds)
+def test_the_default_m_is_half_the_round(f, extra, seed) -> None:
+    """§VI-A6: n/2 synthetic updates per round (30 received → 15), so m = n // 2 of the rows."""
+    x = normal(2 * f + 1 + extra, 3, seed)
+    for base in ("trimmed_mean", "median"):
+        got = FoundationFL(base=base)(x, context(x, f)).aggregate
+        close(got, foundationfl_naive(x.tolist(), f, x.shape[0] // 2, base))
+
+
 def test_scores_of_the_extremes_example() -> None:
     """g_max = (100, 3), g_min = (1, −100): s = (99.02, 98.01, 97.00, 99.00), i* = row 0; the
     single extreme attacker (row 3) comes second."""
@@ -74,6 +85,13 @@ def test_scores_of_the_extremes_example() -> None:
     scores = foundational_scores(x)
     close(scores, [math.hypot(99, 2), math.hypot(98, 1), 97.0, 99.0])
     assert int(scores.argmax()) == 0
+
+
+def test_ties_go_to_the_first_index() -> None:
+    """The paper states no tie rule: (0, 2) and (2, 0) both score 2, the first is copied."""
+    x = torch.tensor([[0.0, 0.0], [2.0, 2.0], [0.0, 2.0], [2.0, 0.0]], dtype=torch.float64)
+    close(foundational_scores(x), [0.0, 0.0, 2.0, 2.0])
+    close(foundationfl(x, 0, m=1), [0.8, 1.2])  # the mean of the four rows and (0, 2)
 
 
 def test_m_zero_is_the_base_rule() -> None:
@@ -108,18 +126,19 @@ def test_ipm_rows_are_the_ones_copied_when_the_mean_has_mixed_signs() -> None:
     sign = torch.where(torch.arange(50) % 2 == 0, 1.0, -1.0).double()
     honest = sign + 0.5 * normal(16, 50, 0)
     center = honest.mean(dim=0)
-    for tau in (10.0, 1000.0):  # 2 copies among the 22 − 8 kept values: ≈ τ·‖mean‖/7 ≈ τ
+    for tau in (10.0, 1000.0):  # m = 2: 2 copies among the 14 kept values, ≈ τ·‖mean‖/7 ≈ τ
         x = torch.cat([-tau * center.expand(4, 50), honest])
         assert int(foundational_scores(x).argmax()) < 4  # an attacker row
-        assert float((foundationfl(x, 4, m=2) - center).norm()) > 0.5 * tau
+        for m in (2, 10):  # 10 = n // 2, the paper's default
+            assert float((foundationfl(x, 4, m=m) - center).norm()) > 0.5 * tau
         assert float((trimmed_mean(x, 4) - center).norm()) < 2.0
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"m": -1}, "m must be an integer ≥ 0"),
-        ({"m": 1.5}, "m must be an integer ≥ 0"),
+        ({"m": -1}, r"m must be an integer ≥ 0 or null \(n // 2\), got -1"),
+        ({"m": 1.5}, r"m must be an integer ≥ 0 or null \(n // 2\), got 1.5"),
         ({"base": "mean"}, "base must be trimmed_mean|median"),
     ],
 )
