@@ -441,6 +441,7 @@ def fedpoison_rows(a: Inputs, enumerable: bool) -> dict[str, Callable[[], Any]]:
         "caf": lambda: agg.caf(x, f),
         "caf (power_iters=1)": rule("caf", power_iters=1),
         "cge": lambda: agg.cge(x, f),
+        "foundationfl": rule("foundationfl"),  # the paper's m = n // 2
         "nnm": pre("nnm"),
         "bucketing": pre("bucketing", s=2),
         "clip": pre("clip", max_norm=a.clip),

@@ -11,7 +11,7 @@ Verified against the paper's text (docs/conventions.md §C30). With ``Δ_i`` the
 4. ``m`` synthetic updates, exact copies of ``Δ_{i*}`` (Eqs. 6–7);
 5. the base rule on the ``n + m`` rows: trimmed mean dropping ``b = f`` values per side (the
    paper's ``c = f``, §VI-A6; Theorem 1 asks ``f ≤ c ≤ (1/2 − v)(n + m)``) or the median (even
-   count → midpoint, §C8).
+   count → midpoint, docs/conventions.md §C8).
 
 The paper's default is ``m = n/2`` per round, half of the updates received (§VI-A6; 30 received
 → 15 synthetic under partial participation): ``FoundationFL(m=None)`` takes ``⌊n/2⌋``.
@@ -19,9 +19,10 @@ The paper's default is ``m = n/2`` per round, half of the updates received (§VI
 Influence is not bounded, and the paper's theorems do not say otherwise: they assume the
 synthetic updates come from a clean server dataset (§V), not from the received rows. A Byzantine
 row far from both extreme vectors scores highest and its ``m`` copies survive a trim of ``f``
-per side: a row between two extreme Byzantine rows, or IPM's ``−τ·mean`` whenever the mean has
-coordinates of both signs (the minimum on some coordinates, the maximum on the others). The
-paper evaluates neither IPM nor an attack aimed at the selection.
+per side: a row between two extreme Byzantine rows, IPM's ``−τ·mean`` whenever the mean has
+coordinates of both signs (the minimum on some coordinates, the maximum on the others), and,
+for the same reason, a row of Fang's trim attack, against which the paper reports the rule
+unaffected (Table I). docs/conventions.md §C30 has the measurements.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from rule_tester import RuleTester, context
 
 from fedpoison.aggregators import FoundationFL, foundationfl, median, trimmed_mean
 from fedpoison.aggregators.foundationfl import foundational_scores
+from fedpoison.attacks.fang_trim import fang_trim_full
 
 
 class TestFoundationFL(RuleTester):
@@ -122,7 +123,8 @@ def test_ipm_rows_are_the_ones_copied_when_the_mean_has_mixed_signs() -> None:
     """IPM's rows −τ·mean are the minimum where the mean is positive and the maximum where it
     is negative, hence far from both extreme vectors: they score highest, their copies survive
     the trim and the deviation grows with τ, while the trimmed mean alone stays put. (Seen end
-    to end: optimal_ipm against foundationfl on digits makes the model diverge in round 5.)"""
+    to end: optimal_ipm against foundationfl on digits makes the model diverge in round 5, with
+    m = 2 and with the paper's m = n // 2; docs/conventions.md §C30.)"""
     sign = torch.where(torch.arange(50) % 2 == 0, 1.0, -1.0).double()
     honest = sign + 0.5 * normal(16, 50, 0)
     center = honest.mean(dim=0)
@@ -132,6 +134,18 @@ def test_ipm_rows_are_the_ones_copied_when_the_mean_has_mixed_signs() -> None:
         for m in (2, 10):  # 10 = n // 2, the paper's default
             assert float((foundationfl(x, 4, m=m) - center).norm()) > 0.5 * tau
         assert float((trimmed_mean(x, 4) - center).norm()) < 2.0
+
+
+def test_a_trim_attack_row_is_the_one_copied() -> None:
+    """Eq. (4) as written: Fang's trim attack puts every attacker value beyond the maximum on
+    some coordinates and beyond the minimum on the others, so each attacker row is far from
+    both extreme vectors and one of them is copied, in every draw here, although the paper
+    reports FoundationFL unaffected by this attack (Table I; docs/conventions.md §C30)."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        benign = torch.randn(50, generator=g) + torch.randn(16, 50, generator=g)
+        x = torch.cat([fang_trim_full(benign, benign.mean(dim=0).sign(), 4, g), benign])
+        assert int(foundational_scores(x).argmax()) < 4
 
 
 @pytest.mark.parametrize(
