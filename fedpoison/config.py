@@ -27,8 +27,8 @@ class ConfigError(ValueError):
     """An invalid configuration; the message is one line saying what to change."""
 
 
-DISPLAY_KEYS = frozenset({"resume", "overwrite", "progress", "verbose"})
-"""Top-level settings that change how a run is shown or started, never its results."""
+DISPLAY_KEYS = frozenset({"resume", "overwrite", "progress", "verbose", "output"})
+"""Top-level settings that change how a run is shown, started or written, never its results."""
 
 
 def first_line(exc: BaseException) -> str:
@@ -164,6 +164,13 @@ class ThreatConfig:
 
 
 @dataclass
+class OutputConfig:
+    # true = fsync rounds.jsonl every round (survives an OS crash between checkpoints);
+    # false = flush every round, fsync before each checkpoint and at the end
+    fsync_every_round: bool = False
+
+
+@dataclass
 class RobustnessConfig:
     on_invalid_reply: str = "reject"  # reject | zero | fail
     skip_invalid_rounds: bool = False  # skip (and record) rounds with too few valid replies
@@ -206,6 +213,7 @@ def validate(
     federation = _structured(FederationConfig, cfg.federation, "federation")
     threat = _structured(ThreatConfig, cfg.threat, "threat")
     robustness = _structured(RobustnessConfig, cfg.robustness, "robustness")
+    _structured(OutputConfig, cfg.output, "output")
     _require(
         robustness.on_invalid_reply in ("reject", "zero", "fail"),
         "robustness.on_invalid_reply must be reject, zero or fail, "

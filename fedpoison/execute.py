@@ -45,6 +45,8 @@ class RunRecorder(RoundRecorder):
         num_rounds, checkpoint_every: the run's length and checkpoint period (0 = none).
         wall_s: seconds the run has taken so far (across resumed sessions).
         on_round: called with each round's record once it is on disk.
+        fsync_every_round: ``output.fsync_every_round`` (otherwise the journal is fsynced
+            before each checkpoint and at the end: :mod:`fedpoison.outputs`, durability).
 
     Attributes:
         clients: reads the clients' context state for the checkpoint (set by the ServerApp
@@ -60,8 +62,9 @@ class RunRecorder(RoundRecorder):
         checkpoint_every: int,
         wall_s: Callable[[], float],
         on_round: Callable[[RoundRecord], None] | None = None,
+        fsync_every_round: bool = False,
     ) -> None:
-        self._begin(run_dir, results, wall_s)
+        self._begin(run_dir, results, wall_s, fsync_every_round)
         self.server = server
         self.num_rounds, self.checkpoint_every = num_rounds, checkpoint_every
         self.on_round = on_round
@@ -78,6 +81,7 @@ class RunRecorder(RoundRecorder):
         """The checkpoint, when one is due after ``server_round``."""
         every = self.checkpoint_every
         if every and (server_round % every == 0 or server_round == self.num_rounds):
+            self._sync()  # the checkpoint's rounds, durable before it
             state = self.server.state_dict()
             config = self.results["config"]
             clients = None if self.clients is None else self.clients()
@@ -173,6 +177,7 @@ def execute(
         int(sim.cfg.checkpoint_every),
         lambda: before + time.perf_counter() - started,
         on_round,
+        bool(sim.cfg.output.fsync_every_round),
     )
     strategy = sim.robust
     strategy.recorder = recorder

@@ -2,11 +2,22 @@
 
 Writing a run costs the same every round however long it runs:
 
-- ``rounds.jsonl`` gets one line per round, appended and fsynced before the next round starts
-  (:class:`Journal`); a line ``{"round": r, "write_s": …}`` completes round ``r``'s row once
-  its write time is known.
-- ``results.json`` and ``metrics.csv`` are rewritten whole, atomically (temp file + rename),
-  only at a session's first round and when the run ends (``complete`` or ``failed``).
+- ``rounds.jsonl`` gets one line per round, appended and flushed to the kernel before the next
+  round starts (:class:`Journal`); a line ``{"round": r, "write_s": …}`` completes round
+  ``r``'s row once its write time is known.
+- ``results.json`` and ``metrics.csv`` are rewritten whole, atomically (temp file + fsync +
+  rename), only at a session's first round and when the run ends (``complete`` or ``failed``).
+
+Durability (``output.fsync_every_round``; README, "What a run prints and writes"): a line
+that was written and flushed survives the process however it ends (SIGKILL, the OOM killer,
+Ctrl-C): the kernel holds it. Only an OS crash or a power loss can lose it, and ``fsync``
+guards against those alone. By default the journal is fsynced before every checkpoint and when
+the run ends (complete or failed), not every round: ``resume=true`` restarts from the
+checkpoint and drops the journal's rows after it (:func:`fedpoison.checkpoint.checkpoint_rounds`),
+so an fsync of those rows protects nothing resume keeps, while each costs milliseconds on a
+busy disk. After an OS crash the report may then miss the rounds after the last checkpoint
+that the kernel had not yet written back (about 30 s of them at Linux's defaults), rounds that
+``resume=true`` runs again anyway. ``output.fsync_every_round=true`` fsyncs every round.
 
 So a killed run leaves every completed round on disk, never a truncated file (a torn last
 journal line is ignored), and :func:`load_results` — the one reader, used by ``fedpoison-report``,
@@ -173,14 +184,27 @@ class Journal:
         path = run_dir / JOURNAL
         atomic_write_text(path, "".join(journal_line(row) for row in rows))
         self._file: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._unsynced = False
 
     def append(self, text: str) -> None:
-        """Append ``text`` (whole lines) and fsync it."""
+        """Append ``text`` (whole lines) and flush it to the kernel: from then on it survives
+        the process being killed (not an OS crash: :meth:`sync`)."""
+        file = self._open()
+        file.write(text)
+        file.flush()
+        self._unsynced = True
+
+    def sync(self) -> None:
+        """fsync what was appended since the last sync (if anything): from then on it survives
+        an OS crash or a power loss."""
+        if self._unsynced:
+            os.fsync(self._open().fileno())
+            self._unsynced = False
+
+    def _open(self) -> IO[str]:
         if self._file is None:
             raise ValueError("the journal is closed")
-        self._file.write(text)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        return self._file
 
     def close(self) -> None:
         """Close the file (idempotent)."""

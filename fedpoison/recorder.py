@@ -10,7 +10,8 @@ written). It takes rounds three ways:
   (:meth:`RoundRecorder.evaluate_fn`), for ``FedAvg``, ``Krum``, ``fedpoison.Adversary``, …;
 - by hand, :meth:`RoundRecorder.add_round`.
 
-Every round costs the same to write (one fsynced journal line), however long the run.
+Every round costs the same to write (one journal line, flushed; fsynced only when asked, see
+:mod:`fedpoison.outputs` on durability), however long the run.
 The CLI's recorder (:class:`fedpoison.execute.RunRecorder`) is this class plus checkpoints.
 """
 
@@ -62,6 +63,10 @@ class RoundRecorder:
         malicious: ids of the malicious clients (their count is the report's ``f``).
         overwrite: replace the ``results.json``/``metrics.csv``/``rounds.jsonl`` of a run
             already in ``run_dir`` instead of refusing the directory.
+        fsync_every_round: fsync the journal after every round; by default each round is
+            flushed (it survives the process being killed) and the journal is fsynced when
+            the run ends (and before each of the CLI's checkpoints), which is all an OS crash
+            needs for ``resume`` (:mod:`fedpoison.outputs`, durability).
 
     Raises:
         FileExistsError: ``run_dir`` is not empty and ``overwrite`` is false.
@@ -102,6 +107,7 @@ class RoundRecorder:
         config: Mapping[str, Any] | None = None,
         malicious: Iterable[int] = (),
         overwrite: bool = False,
+        fsync_every_round: bool = False,
     ) -> None:
         path = Path(run_dir)
         _claim(path, overwrite)
@@ -116,17 +122,19 @@ class RoundRecorder:
             "rounds": [],
             "final": None,
         }
-        self._begin(path, results)
+        self._begin(path, results, fsync_every_round=fsync_every_round)
 
     def _begin(
         self,
         run_dir: Path,
         results: dict[str, Any],
         wall_s: Callable[[], float] | None = None,
+        fsync_every_round: bool = False,
     ) -> None:
         """Start a session on ``results`` (its ``rounds`` may hold an earlier session's), with
         ``wall_s()`` the run's seconds so far (default: since now)."""
         self.run_dir, self.results = run_dir, results
+        self.fsync_every_round = fsync_every_round
         self._created = time.perf_counter()
         self._wall_s = wall_s or (lambda: time.perf_counter() - self._created)
         self._journal = Journal(run_dir, results["rounds"])
@@ -178,6 +186,8 @@ class RoundRecorder:
             if self._rounds_this_session == 0:  # results.json exists from the first round on
                 write_outputs(self.run_dir, self.results)
             self._journal.append(self._pending + journal_line(row))
+            if self.fsync_every_round:
+                self._journal.sync()
             if arrays is not None:
                 self._persist(row["round"], arrays)
         except OSError as exc:
@@ -196,7 +206,13 @@ class RoundRecorder:
             raise ValueError(f"round {server_round!r} after round {last}: rounds must increase")
 
     def _persist(self, server_round: int, arrays: ArrayRecord) -> None:
-        """Hook for more per-round state (the CLI's checkpoints); nothing here."""
+        """Hook for more per-round state (the CLI's checkpoints, which call :meth:`_sync`
+        first); nothing here."""
+
+    def _sync(self) -> None:
+        """fsync the journal (before a checkpoint, so a checkpoint that survives an OS crash
+        has its rounds in the journal)."""
+        self._journal.sync()
 
     # -- ending -------------------------------------------------------------------------
     def complete(self) -> None:
@@ -223,6 +239,7 @@ class RoundRecorder:
         self.results["provenance"]["wall_s"] = self._wall_s()
         self._finished = True
         self._journal.append(self._pending)  # the last row's write_s
+        self._journal.sync()
         self._journal.close()
         write_outputs(self.run_dir, self.results)
 

@@ -50,6 +50,7 @@ INVALID: list[tuple[str, str]] = [
         for v in ("maybe",)
     ],
     *[(f"checkpoint_every={v}", "checkpoint_every") for v in (-1, "x")],
+    *[(f"output.fsync_every_round={v}", "output.fsync_every_round") for v in ("maybe", 0.5)],
     *[(f"eval_every={v}", "eval_every") for v in (0, -2, "x")],
     ("defense=fltrust defense.root.procedure=sum", "root.procedure"),
     *[(f"privacy=central privacy.noise_multiplier={v}", "noise_multiplier") for v in (0, -0.5)],

@@ -44,7 +44,11 @@ def _record(server_round: int) -> RoundRecord:
 
 
 def _recorder(
-    run_dir: Path, checkpoint_every: int, num_rounds: int = 200, rounds: list | None = None
+    run_dir: Path,
+    checkpoint_every: int,
+    num_rounds: int = 200,
+    rounds: list | None = None,
+    fsync_every_round: bool = False,
 ) -> RunRecorder:
     """The CLI's recorder, continuing from ``rounds`` (as ``execute`` does on resume)."""
     results = {"status": "running", "config": {"num_rounds": num_rounds}, "provenance": {}}
@@ -55,6 +59,7 @@ def _recorder(
         num_rounds,
         checkpoint_every,
         lambda: 1.0,
+        fsync_every_round=fsync_every_round,
     )
 
 
@@ -131,3 +136,50 @@ def test_journal_lines_complete_rows_and_a_torn_line_ends_it(tmp_path: Path) -> 
     assert [row["round"] for row in rows] == [1, 2] and rows[1]["train_loss"] != 0.0
     os.remove(tmp_path / JOURNAL)
     assert read_journal(tmp_path) == []
+
+
+def _journal_fsyncs(monkeypatch: pytest.MonkeyPatch, run_dir: Path) -> list[tuple[int, int]]:
+    """Filled with ``(rounds in the journal, round of checkpoint.pt or 0)`` at each fsync of
+    ``run_dir``'s journal (other files' fsyncs, the atomic writes', are not counted)."""
+    seen: list[tuple[int, int]] = []
+    fsync = os.fsync
+
+    def counted(fd: int) -> None:
+        journal = run_dir / JOURNAL
+        if journal.exists() and os.fstat(fd).st_ino == journal.stat().st_ino:
+            state = load_checkpoint(run_dir)
+            seen.append((len(read_journal(run_dir)), 0 if state is None else state["round"]))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted)
+    return seen
+
+
+@pytest.mark.parametrize("every_round", [False, True])
+def test_the_journal_is_fsynced_before_each_checkpoint_and_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_round: bool
+) -> None:
+    fsyncs = _journal_fsyncs(monkeypatch, tmp_path)
+    recorder = _recorder(tmp_path, checkpoint_every=5, num_rounds=12, fsync_every_round=every_round)
+    arrays = ArrayRecord({"w": torch.ones(2)})
+    for r in range(1, 13):
+        recorder(_record(r), arrays)
+    recorder.complete()
+    if every_round:  # each round once (a checkpoint's sync has nothing left to write)
+        assert fsyncs == [(r, 5 * ((r - 1) // 5)) for r in range(1, 13)] + [(12, 12)]
+    else:  # the checkpoints after rounds 5, 10 and 12 (the last), each before it; the end
+        assert fsyncs == [(5, 0), (10, 5), (12, 10), (12, 12)]
+    assert [row["round"] for row in read_journal(tmp_path)] == list(range(1, 13))
+
+
+def test_without_checkpoints_the_journal_is_fsynced_once_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs = _journal_fsyncs(monkeypatch, tmp_path)
+    recorder = _recorder(tmp_path, checkpoint_every=0, num_rounds=30)
+    for r in range(1, 31):
+        recorder(_record(r), ArrayRecord())
+    assert fsyncs == []  # each line is flushed: a killed process leaves it to the kernel
+    assert [row["round"] for row in read_journal(tmp_path)] == list(range(1, 31))
+    recorder.fail("stopped")
+    assert fsyncs == [(30, 0)]

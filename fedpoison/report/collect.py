@@ -28,7 +28,8 @@ _SPECIAL_NAMES = {
     "DnC": "dnc",
 }
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_NOT_SETTINGS = frozenset({"seed", "progress", "verbose"})  # replicates or display only
+_NOT_SETTINGS = frozenset({"seed", "progress", "verbose", "output.fsync_every_round"})
+"""Replicates, display or durability only: never a variant."""
 _UNSET = "<unset>"
 
 
