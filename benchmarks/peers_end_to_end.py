@@ -21,11 +21,12 @@ torch thread, the test accuracy at the end only.
   accuracy. Data loading is outside both times; the process column holds everything.
 
 Runs alternate (fedpoison, byzfl, fedpoison, …), each in a fresh process. The table gives each
-pair's seconds, the ratio fedpoison/byzfl and both final accuracies. What still differs:
-fedpoison's 4 Byzantine clients also train (the ClientApp runs on every sampled node and the
-adversary replaces their replies), and the batches are drawn differently (ByzFL cycles through
-a shuffled loader, so every third batch of a 71-example partition has 7 examples; fedpoison
-draws a seeded batch of 32 per round), so the accuracies agree only statistically.
+pair's seconds, the ratio fedpoison/byzfl and both final accuracies. fedpoison's 4 Byzantine
+ClientApps still run but do not train (ALIE with ``stat_source=benign`` never reads their honest
+updates: they reply with the received model, which the adversary replaces). What still differs:
+the batches are drawn differently (ByzFL cycles through a shuffled loader, so every third batch
+of a 71-example partition has 7 examples; fedpoison draws a seeded batch of 32 per round), so
+the accuracies agree only statistically.
 """
 
 from __future__ import annotations

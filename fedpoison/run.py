@@ -46,6 +46,7 @@ from fedpoison.strategies.robust import RobustStrategy
 from fedpoison.strategies.round import ReplyPolicy
 from fedpoison.strategies.wrapper import Adversary
 from fedpoison.training.local import LocalTraining
+from fedpoison.training.momentum import WorkerMomentum
 
 
 @dataclass
@@ -303,6 +304,20 @@ def _evaluator(
     return evaluator
 
 
+def _skips_malicious_training(attack: AttackSpec, momentum: WorkerMomentum) -> bool:
+    """Whether the malicious clients may skip their honest training in the rounds the
+    adversary acts (:class:`~fedpoison.clients.app.ClientSpec`): the update attack replaces
+    their rows without reading them, and nothing else uses their training or keeps state
+    from it (a data or reply attack, worker momentum)."""
+    return (
+        attack.update is not None
+        and not attack.update.reads_own_updates()
+        and attack.data is None
+        and attack.reply is None
+        and not momentum.active
+    )
+
+
 def prepare(cfg: DictConfig) -> Simulation:
     """Instantiate and cross-check every component; raises :class:`ConfigError`."""
     training, federation_cfg, threat_cfg, robustness = validate(cfg)
@@ -329,6 +344,7 @@ def prepare(cfg: DictConfig) -> Simulation:
         _container(cfg.attack.get("reply")),
         _container(cfg.privacy),
         momentum,
+        _skips_malicious_training(parts.attack, momentum),
     )
     robust = _strategy(
         parts, participation, procedure, training.server_lr, robustness, seed, device

@@ -122,6 +122,10 @@ class ALIE(UpdateAttack):
     def required_knowledge(self) -> Knowledge:
         return "all" if self.stat_source == "benign" else "own"
 
+    def reads_own_updates(self) -> bool:
+        """Only ``stat_source=benign`` leaves the attackers' own honest updates unread."""
+        return self.stat_source != "benign"
+
     def _statistics_rows(self, view: AdversaryView) -> torch.Tensor:
         if self.stat_source == "own":
             return view.own

@@ -120,6 +120,16 @@ class UpdateAttack(ABC):
         """Whether this configured instance must be told the defense (``threat.knows_defense``)."""
         return self.needs_defense
 
+    def reads_own_updates(self) -> bool:
+        """Whether :meth:`craft` reads the values of ``view.own``, the malicious participants'
+        honest updates (their count and shape aside). When it does not, the malicious clients
+        need not train in the rounds the adversary acts: the CLI's ClientApp then sends the
+        received model unchanged (:class:`~fedpoison.clients.app.ClientSpec`,
+        ``skip_malicious_training``), whose row the attack replaces unread. True unless an
+        attack says otherwise (tests/attacks/test_reads_own_updates.py checks each one that
+        does: its rows do not change when ``view.own`` does)."""
+        return True
+
     def per_client(self) -> bool:
         """Whether each malicious client can craft its row alone, from its own honest update:
         no other client's update (the colluding attacks' statistics), no defense, no round-wide

@@ -59,6 +59,10 @@ class Gaussian(UpdateAttack):
         """``blanchard`` needs nothing; ``fang`` needs the statistics of several updates."""
         return self.mode == "blanchard"
 
+    def reads_own_updates(self) -> bool:
+        """``fang`` takes its statistics from every known update, the attackers' own too."""
+        return self.mode == "fang"
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         rows = gaussian_attack(
             view.known, view.num_malicious, view.generator, variance=self.variance, mode=self.mode

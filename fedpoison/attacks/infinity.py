@@ -45,5 +45,9 @@ class Infinity(UpdateAttack):
         """Needs nothing: a malicious ClientApp can send its own ∞ row."""
         return True
 
+    def reads_own_updates(self) -> bool:
+        """Only the dimension, dtype and device of ``view.own``."""
+        return False
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         return MaliciousReplies(infinity_attack(view.own, view.num_malicious))

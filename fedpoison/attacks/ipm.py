@@ -43,6 +43,10 @@ class IPM(UpdateAttack):
     def __init__(self, epsilon: float = 0.1) -> None:
         self.epsilon = float(epsilon)
 
+    def reads_own_updates(self) -> bool:
+        """The benign mean only."""
+        return False
+
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         if view.benign is None:
             raise ValueError("ipm needs the benign updates; set threat.knowledge=all")

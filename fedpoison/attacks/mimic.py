@@ -126,6 +126,10 @@ class Mimic(UpdateAttack):
     def required_knowledge(self) -> Knowledge:
         return self.source
 
+    def reads_own_updates(self) -> bool:
+        """Only ``knowledge=own`` copies one of the attackers' own updates."""
+        return self.source == "own"
+
     def candidates(self, view: AdversaryView) -> torch.Tensor:
         """The rows the attackers may copy (benign for ``all``, own for ``own``)."""
         if self.source == "own":

@@ -80,6 +80,10 @@ class MinMax(UpdateAttack):
     def required_knowledge(self) -> Knowledge:
         return self.source
 
+    def reads_own_updates(self) -> bool:
+        """Only ``knowledge=own`` takes the statistics from the attackers' own updates."""
+        return self.source == "own"
+
     def reference(self, view: AdversaryView) -> torch.Tensor:
         """The rows the statistics come from (benign for ``all``, own for ``own``)."""
         if self.source == "own":

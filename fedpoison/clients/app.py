@@ -61,6 +61,13 @@ class ClientSpec:
         privacy: ``_target_`` config of the privacy mechanism (local DP mod, DP-SGD), or None.
         worker_momentum: every client's momentum across rounds (REFERENCES D26), kept in its
             node's ``Context.state``; none by default.
+        skip_malicious_training: a malicious node does not train in the rounds the adversary
+            acts: it replies with the received model unchanged (a zero update) and its example
+            count, without a ``train-loss``. Only for an update attack that never reads its
+            own honest rows (:meth:`~fedpoison.attacks.base.UpdateAttack.reads_own_updates`),
+            which the server replaces before anything reads them; so no data or reply attack,
+            whose poisoned training or reply would be lost, and no worker momentum, whose
+            buffer a skipped round would leave behind for the rounds after ``end_round``.
     """
 
     federation: FederationSpec
@@ -70,6 +77,18 @@ class ClientSpec:
     reply_attack: dict[str, Any] | None = None
     privacy: dict[str, Any] | None = None
     worker_momentum: WorkerMomentum = WorkerMomentum()
+    skip_malicious_training: bool = False
+
+    def __post_init__(self) -> None:
+        if self.skip_malicious_training and (
+            self.data_attack is not None
+            or self.reply_attack is not None
+            or self.worker_momentum.active
+        ):
+            raise ValueError(
+                "skip_malicious_training needs no data attack, no reply attack and no worker "
+                "momentum: their malicious training or reply would be skipped"
+            )
 
 
 def build_privacy(config: dict[str, Any] | None) -> Privacy:
@@ -181,6 +200,8 @@ class _ClientRuntime:
         config = record_of(content, "config", ConfigRecord)
         server_round = int(config[SERVER_ROUND])  # type: ignore[arg-type]
         arrays = record_of(content, "arrays", ArrayRecord)
+        if self._skips(pid, server_round):
+            return self._unchanged(arrays, pid)
         trained = self._trained.pop((server_round, pid), None)
         if trained is None:
             trained = self._train_one(arrays, config, pid, server_round, state)
@@ -192,6 +213,24 @@ class _ClientRuntime:
                 "arrays": to_record(weights),
                 "metrics": MetricRecord({NUM_EXAMPLES: count, TRAIN_LOSS: loss}),
             }
+        )
+
+    def _skips(self, pid: int, server_round: int) -> bool:
+        """Whether client ``pid`` skips its training this round (``skip_malicious_training``)."""
+        return (
+            self.spec.skip_malicious_training
+            and pid in self._pool
+            and self.spec.threat.active(server_round)
+        )
+
+    def _unchanged(self, arrays: ArrayRecord, pid: int) -> RecordDict:
+        """The reply of a client that skips its training: the received model (a zero update,
+        a copy in the model's tensors) and its example count; no ``train-loss``, since it
+        trained none (the round's ``train_loss`` is the mean of the others')."""
+        self.load(arrays)
+        count = len(self.fed.client_data(pid)[1])
+        return RecordDict(
+            {"arrays": to_record(self._weights), "metrics": MetricRecord({NUM_EXAMPLES: count})}
         )
 
     def _train_one(
@@ -266,7 +305,10 @@ class _ClientRuntime:
             self._trained[(server_round, pid)] = (weights, loss, len(d.y))
 
     def _batchable(self, pid: int, server_round: int) -> bool:
-        """Whether client ``pid`` trains plain local SGD this round (no shaping attack)."""
+        """Whether client ``pid`` trains plain local SGD this round (no shaping attack, no
+        skipped training)."""
+        if self._skips(pid, server_round):
+            return False
         attack = self.data_attack
         if attack is None or pid not in self._pool or not self.spec.threat.active(server_round):
             return True

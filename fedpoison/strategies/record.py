@@ -52,7 +52,8 @@ class RoundRecord:
         invalid: sampled clients whose replies were unusable (errors, malformed, no reply).
         missing: sampled clients the simulated dropouts and stragglers kept out.
         invalid_malicious: malicious clients among the unusable replies.
-        train_loss: mean reported training loss of the usable replies (NaN when none).
+        train_loss: mean reported training loss of the usable replies that report one (a
+            malicious client that skipped its training reports none; NaN when none do).
         rejected: client ids the defense gave zero weight.
         skipped: why the global model was kept unchanged, for a skipped round.
         detection: ``tp, fp, fn, tn, precision, recall, fpr`` of the rejections.

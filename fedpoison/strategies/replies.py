@@ -23,7 +23,9 @@ from fedpoison.training.flat import ModelLayout, flatten
 @dataclass
 class RoundReplies:
     """Usable replies in ascending client id (``weights``: their flat models stacked
-    ``(n, d)``), plus the rejected ones with reasons."""
+    ``(n, d)``), plus the rejected ones with reasons. ``train_loss``: the losses of the
+    usable replies that report one (a non-numeric one as NaN); a reply without
+    ``train-loss`` (a malicious client that skipped its training) adds none."""
 
     client_ids: list[int] = field(default_factory=list)
     weights: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
@@ -34,9 +36,9 @@ class RoundReplies:
 
 def _reason(
     reply: Message, layout: ModelLayout, max_examples: int | None, row: np.ndarray
-) -> tuple[str | None, int, float]:
-    """``(reason or None, num-examples, train-loss)`` for one reply; its flat weights go to
-    ``row``."""
+) -> tuple[str | None, int, float | None]:
+    """``(reason or None, num-examples, train-loss or None when it reports none)`` for one
+    reply; its flat weights go to ``row``."""
     if reply.has_error():
         reason = reply.error.reason or f"code {reply.error.code}"
         return f"error reply: {reason.splitlines()[0][:200]}", 0, math.nan
@@ -61,7 +63,9 @@ def _reason(
         flatten(arrays, layout, out=row)
     except (ValueError, TypeError, KeyError) as exc:
         return f"malformed arrays: {exc}", 0, math.nan
-    loss = content["metrics"].get(TRAIN_LOSS, math.nan)
+    if TRAIN_LOSS not in content["metrics"]:
+        return None, int(raw), None
+    loss = content["metrics"][TRAIN_LOSS]
     return None, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
 
 
@@ -101,7 +105,7 @@ def collect_replies(
     candidates = _one_per_sampled_client(replies, client_of_node, sampled, out.invalid)
     matrix = np.empty((len(candidates), layout.dim), dtype=np.float32)
     counts: list[int] = []
-    losses: list[float] = []
+    losses: list[float | None] = []
     ids: list[int] = []
     for cid in sorted(candidates):
         bound = partition_sizes[cid] if partition_sizes is not None else None
@@ -120,7 +124,8 @@ def collect_replies(
             continue
         out.client_ids.append(cid)
         out.num_examples.append(count)
-        out.train_loss.append(loss)
+        if loss is not None:
+            out.train_loss.append(loss)
     out.weights = stacked if bool(finite.all()) else stacked[finite]
     out.invalid.sort()
     return out

@@ -8,7 +8,8 @@ An attack's test file subclasses one of them and holds only its formulas and spe
 
 For an update attack pytest then collects: crafted rows of shape ``(m, d)`` in the view's
 dtype and device, finite (``finite = False`` for ``infinity``), new tensors; the view's tensors not
-mutated; the same generator giving the same rows; and the knowledge the attack declares
+mutated; the same generator giving the same rows; rows independent of ``view.own`` when the
+attack's ``reads_own_updates()`` says so; and the knowledge the attack declares
 (``required_knowledge()``, ``requires_defense()``) enforced both ways: granted, it crafts;
 withheld, ``check_attack`` refuses the config and ``craft`` refuses the view, each naming what
 to set. For a data attack: poisoned copies of the inputs' shapes and dtypes, labels in range,
@@ -17,6 +18,7 @@ inputs untouched, the same generator giving the same data, and a consistent ``su
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import pytest
@@ -131,6 +133,23 @@ class AttackTester:
             assert first.updates.data_ptr() not in (own.data_ptr(), benign.data_ptr())
 
         check()
+
+    def test_rows_ignore_own_updates_when_it_says_so(self) -> None:
+        """An attack whose ``reads_own_updates()`` is false crafts the same rows whatever the
+        values of ``view.own`` (the CLI's malicious clients then skip training and send zero
+        updates in their place): random own rows, zeros and NaN all give one answer."""
+        if self.make().reads_own_updates():
+            return
+        g = torch.Generator().manual_seed(0)
+        own, benign = torch.randn(3, 5, generator=g), torch.randn(9, 5, generator=g)
+
+        def craft(own: torch.Tensor) -> torch.Tensor:
+            v = view(own, benign, knows_defense=True, defense=CoordinateMedian(), f=3, seed=7)
+            return self.make().craft(v).updates
+
+        rows = craft(own)
+        for other in (torch.zeros_like(own), torch.full_like(own, math.nan)):
+            assert torch.equal(craft(other), rows)
 
     def test_declared_knowledge_is_enough_and_enforced(self) -> None:
         """With what ``required_knowledge()``/``requires_defense()`` declare, the config passes

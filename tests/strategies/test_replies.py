@@ -76,3 +76,15 @@ def test_faults_are_recorded_not_raised():
     assert (5, "duplicate reply") in out.invalid
     assert sum(1 for _, why in out.invalid if "not sampled" in why) == 2
     assert torch.equal(out.weights[0], torch.full((9,), 15.0))
+
+
+def test_a_reply_without_train_loss_adds_none_to_the_mean():
+    nodes = {10: 0, 11: 1, 12: 2}
+    replies = [_reply(10), _reply(11), _reply(12)]
+    replies[0].content["metrics"]["train-loss"] = 0.5
+    replies[2].content["metrics"]["train-loss"] = 1.5  # client 1: a skipped malicious client
+    out = collect_replies(replies, nodes, {0, 1, 2}, LAYOUT)
+    assert out.client_ids == [0, 1, 2] and out.train_loss == [0.5, 1.5]
+    replies[1].content["metrics"]["train-loss"] = [1.0, 2.0]  # reported, not a number: NaN
+    loss = collect_replies(replies, nodes, {0, 1, 2}, LAYOUT).train_loss
+    assert loss[0] == 0.5 and math.isnan(loss[1]) and loss[2] == 1.5
