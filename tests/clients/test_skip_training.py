@@ -121,3 +121,14 @@ def test_skipping_changes_only_the_train_loss_to_the_honest_clients_mean(
     honest = [pid for pid in range(8) if pid not in sim.participation.malicious]
     losses = [float(runtime.train(content, pid)["metrics"][TRAIN_LOSS]) for pid in honest]
     assert loss_skipped[0] == pytest.approx(sum(losses) / len(losses), rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.parametrize("engine", ["ray", "flower"])
+def test_ray_and_flower_engines_skip_as_inline_does(engine: str, tmp_path: Path) -> None:
+    inline = _rows(run_simulation(SKIPPING, tmp_path / "inline"))
+    extra = ["engine.num_workers=2"] if engine == "ray" else []
+    other = run_simulation([*SKIPPING, f"engine={engine}", *extra], tmp_path / engine)
+    assert other["provenance"]["engine"] == engine
+    assert _rows(other) == inline  # train_loss included: the same clients skipped
