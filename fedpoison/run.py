@@ -136,7 +136,7 @@ def _build_parts(
         check_attack(attack, threat)
         defense, defense_f = build_defense(_container(cfg.defense))
         if attack.update is not None:
-            attack.update.check_defense(defense.rule)
+            attack.update.check_defense(defense)
         engine: Engine = instantiate(cfg.engine)
         privacy = build_privacy(_container(cfg.privacy))
         privacy.check(

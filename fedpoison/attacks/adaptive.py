@@ -10,8 +10,9 @@ with ``∇_b`` the benign mean. What is implemented, following the official tail
 *succeeds* when the deviation ``‖Δ_b − agg(γ)‖`` exceeds the deviation at the previously
 **tried** γ (whether that one succeeded or not; the first try compares with −1). ``agg`` is the
 known defense run on the ``m`` malicious copies followed by the ``n − m`` benign rows with the
-known ``f``. This is a local search, not a guaranteed global maximiser of Eq. (5).
-docs/conventions.md §C21.
+known ``f``: the whole deployed pipeline, pre-aggregators then rule, as the server runs it
+(:func:`simulated_defense`). This is a local search, not a guaranteed global maximiser of
+Eq. (5). docs/conventions.md §C21.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import ClassVar
 
 import torch
 
-from fedpoison.aggregators.base import Aggregator, RoundContext
+from fedpoison.aggregators.base import RoundContext
+from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks.base import UPDATE_ATTACKS, AdversaryView, MaliciousReplies, UpdateAttack
 from fedpoison.attacks.common import repeat_rows
 from fedpoison.attacks.shejwalkar import (
@@ -67,12 +69,16 @@ def adaptive_attack(
 
 
 def simulated_defense(view: AdversaryView) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The known defense as a pure function of the rows.
+    """The known defense as a pure function of the rows: ``view.defense`` whole, its
+    pre-aggregators then its rule, each stage with the ``f`` it sees at the server
+    (:meth:`~fedpoison.aggregators.pipeline.Defense.stages`, from ``f = view.f`` at the input).
 
-    Each call runs on a fresh deep copy of ``view.defense`` (stateful rules such as centered
-    clipping must not be advanced by the adversary's probes) with ``f = view.f``, placeholder
-    client ids ``0..n−1`` and a generator re-seeded to the same value every call (one draw
-    from ``view.generator``), so randomised rules are compared under common randomness.
+    ByzFL's defense-aware attacks search through the deployed pre-aggregators too
+    (REFERENCES D28's objective ``Agg(PreAgg_L(… PreAgg_1(·)))``). Each call runs on a fresh
+    deep copy of the pipeline (stateful rules such as centered clipping must not be advanced
+    by the adversary's probes) with placeholder client ids ``0..n−1`` and a generator
+    re-seeded to the same value every call (one draw from ``view.generator``), so randomised
+    stages (bucketing's permutation, randomised rules) are compared under common randomness.
     """
     defense, f = view.defense, view.f
     if defense is None or f is None:
@@ -81,7 +87,7 @@ def simulated_defense(view: AdversaryView) -> Callable[[torch.Tensor], torch.Ten
     seed = int(torch.randint(0, 2**62, (1,), generator=view.generator, device=device))
 
     def aggregate(rows: torch.Tensor) -> torch.Tensor:
-        probe: Aggregator = copy.deepcopy(defense)
+        probe: Defense = copy.deepcopy(defense)
         ctx = RoundContext(
             f=f,
             client_ids=tuple(range(rows.shape[0])),
@@ -92,6 +98,17 @@ def simulated_defense(view: AdversaryView) -> Callable[[torch.Tensor], torch.Ten
         return probe(rows, ctx).aggregate
 
     return aggregate
+
+
+def check_simulable(attack: str, defense: Defense) -> None:
+    """``ValueError`` when the adversary cannot re-run ``defense``: a rule that needs the
+    server's root-set update (FLTrust) is outside its knowledge. Every pre-aggregator needs
+    only the rows, ``f`` and a generator, so it can be simulated."""
+    if defense.rule.needs_server_update:
+        raise ValueError(
+            f"attack {attack} cannot simulate defense {defense.name}: "
+            "it needs the server's root-set update; choose another defense or attack"
+        )
 
 
 @UPDATE_ATTACKS.register("adaptive")
@@ -111,14 +128,9 @@ class Adaptive(UpdateAttack):
             raise ValueError(f"adaptive: perturbation must be one of {PERTURBATIONS}")
         self.perturbation: Perturbation = perturbation
 
-    def check_defense(self, defense: Aggregator) -> None:
-        """The attack re-runs the defense on candidate rows: a rule that needs the server's
-        root-set update (FLTrust) cannot be simulated by the adversary."""
-        if defense.needs_server_update:
-            raise ValueError(
-                f"attack adaptive cannot simulate defense {defense.name}: "
-                "it needs the server's root-set update; choose another defense or attack"
-            )
+    def check_defense(self, defense: Defense) -> None:
+        """The attack re-runs the deployed defense (:func:`check_simulable`)."""
+        check_simulable(self.name, defense)
 
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         if view.defense is not None:

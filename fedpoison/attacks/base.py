@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 from flwr.app import RecordDict
 
-from fedpoison.aggregators.base import Aggregator
+from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks.shaping import ClientRound, Shaping
 from fedpoison.attacks.threat import Knowledge
 from fedpoison.registry import ClassRegistry
@@ -29,8 +29,11 @@ class AdversaryView:
         global_weights: flat current global model ``(d,)`` (public: it was broadcast).
         server_lr: the server learning rate η (public protocol parameter).
         generator: the adversary's only source of randomness this round.
-        defense: the server's rule, when known.
-        f: the defense's assumed Byzantine count, when known.
+        defense: the server's deployed defense, when known: the whole
+            :class:`~fedpoison.aggregators.pipeline.Defense` (its pre-aggregators
+            ``defense.pre``, then its rule ``defense.rule``), live and possibly stateful.
+        f: the defense's assumed Byzantine count at its input, when known (each stage's own
+            ``f`` follows from it: ``defense.stages(n, f)``).
         server_round: 1-based round number.
         own_ids, benign_ids: the client ids of the ``own`` and ``benign`` rows (ascending),
             when the server passed them (``None`` otherwise, and ``benign_ids`` whenever
@@ -43,7 +46,7 @@ class AdversaryView:
     global_weights: torch.Tensor
     server_lr: float
     generator: torch.Generator
-    defense: Aggregator | None = None
+    defense: Defense | None = None
     f: int | None = None
     server_round: int = 1
     own_ids: tuple[int, ...] | None = None
@@ -93,9 +96,9 @@ class UpdateAttack(ABC):
                 unless ``threat.knowledge=all``; ``view.defense`` and ``view.f`` are ``None``
                 unless ``threat.knows_defense``; ``view.generator`` is the only randomness
                 allowed. Neither the view nor its tensors may be modified, and
-                ``view.defense`` is the server's live, possibly stateful rule: simulate it on
-                a deep copy (as :func:`~fedpoison.attacks.adaptive.simulated_defense` does),
-                never call it directly.
+                ``view.defense`` is the server's live, possibly stateful pipeline: simulate it
+                whole on a deep copy (as :func:`~fedpoison.attacks.adaptive.simulated_defense`
+                does), never call it directly; ``view.defense.rule`` is its rule.
 
         Returns:
             :class:`MaliciousReplies` with ``updates`` ``(m, d)``, row ``j`` replacing the
@@ -139,8 +142,9 @@ class UpdateAttack(ABC):
         attack says otherwise."""
         return False
 
-    def check_defense(self, defense: Aggregator) -> None:  # noqa: B027 - optional hook
-        """Raise ``ValueError`` before round 1 if this attack cannot work against ``defense``."""
+    def check_defense(self, defense: Defense) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` before round 1 if this attack cannot work against ``defense``,
+        the deployed pipeline (pre-aggregators, then ``defense.rule``) the view will carry."""
 
     def state_dict(self) -> dict[str, Any]:
         """The state this attack carries across rounds (tensors, numbers), checkpointed with

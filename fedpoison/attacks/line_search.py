@@ -7,7 +7,9 @@ maximises the deployed defense's deviation from the honest mean::
     J(τ) = ‖ Agg(H ∪ {m copies of A_τ(H)}) − mean(H) ‖₂
 
 ``H`` is the honest (benign) updates, the ``m`` crafted copies are appended after them, and
-``Agg`` runs with the defense's declared ``f``. The search, verbatim from ByzFL (defaults:
+``Agg`` is the whole deployed defense, its pre-aggregators then its rule, run with the
+defense's declared ``f`` (REFERENCES D28: ``Agg(PreAgg_L(… PreAgg_1(·)))``; fedpoison's
+:func:`~fedpoison.attacks.adaptive.simulated_defense`). The search, verbatim from ByzFL (defaults:
 ``evals = 20``, ``start = 0``, ``delta = 10``, ``ratio = 0.8``)::
 
     best = start; J_best = J(start); δ = delta; left = evals − 1
@@ -35,8 +37,8 @@ from typing import ClassVar
 
 import torch
 
-from fedpoison.aggregators.base import Aggregator
-from fedpoison.attacks.adaptive import simulated_defense
+from fedpoison.aggregators.pipeline import Defense
+from fedpoison.attacks.adaptive import check_simulable, simulated_defense
 from fedpoison.attacks.base import AdversaryView, MaliciousReplies, UpdateAttack
 from fedpoison.attacks.threat import Knowledge
 
@@ -139,14 +141,10 @@ class OptimalScaleAttack(UpdateAttack):
         objective = deviation(honest, aggregate, craft)
         return line_search(objective, self.evals, self.start, self.delta, self.ratio)
 
-    def check_defense(self, defense: Aggregator) -> None:
-        """The search re-runs the defense: a rule that needs the server's root-set update
-        (FLTrust) cannot be simulated by the adversary."""
-        if defense.needs_server_update:
-            raise ValueError(
-                f"attack {self.name} cannot simulate defense {defense.name}: "
-                "it needs the server's root-set update; choose another defense or attack"
-            )
+    def check_defense(self, defense: Defense) -> None:
+        """The search re-runs the deployed defense
+        (:func:`~fedpoison.attacks.adaptive.check_simulable`)."""
+        check_simulable(self.name, defense)
 
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         if view.defense is None or view.f is None:

@@ -9,10 +9,10 @@ deltas (``Δ ≈ −lr·g``) that is ``mean(H) − τ·σ(H)``, hence ``sign = �
 official code in delta form, docs/conventions.md §C19). τ maximises the deviation
 ``J(τ) = ‖Agg(H ∪ {m copies}) − mean(H)‖`` by ByzFL's search over
 ``[start, start + delta·(2^(evals−1) − 1)]`` (:mod:`~fedpoison.attacks.line_search`; 20
-evaluations from τ = 0 with step 10 and ratio 0.8 by default). ``Agg`` is the server's rule
-with its declared ``f``, simulated on a copy; ``m`` is the round's true number of malicious
-participants. ByzFL also runs the deployed pre-aggregators inside ``Agg``; the adversary view
-holds the rule only, so fedpoison simulates the rule alone.
+evaluations from τ = 0 with step 10 and ratio 0.8 by default). ``Agg`` is the server's
+deployed defense, pre-aggregators (e.g. clipping, NNM) then rule, with its declared ``f``,
+simulated on a copy as ByzFL does (REFERENCES D28); ``m`` is the round's true number of
+malicious participants.
 """
 
 from __future__ import annotations

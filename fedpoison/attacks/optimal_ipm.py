@@ -6,10 +6,9 @@ docs/conventions.md §C4); the map is linear, so gradients and deltas give the s
 (docs/conventions.md §C20). τ maximises ``J(τ) = ‖Agg(H ∪ {m copies}) − mean(H)‖`` by ByzFL's
 search over ``[start, start + delta·(2^(evals−1) − 1)]``
 (:mod:`~fedpoison.attacks.line_search`; 20 evaluations from τ = 0 with step 10 and ratio 0.8
-by default), ``Agg`` being the server's rule with its declared ``f``, simulated on a copy, and
-``m`` the round's true number of malicious participants. ByzFL also runs the deployed
-pre-aggregators inside ``Agg``; the adversary view holds the rule only, so fedpoison simulates
-the rule alone.
+by default), ``Agg`` being the server's deployed defense, pre-aggregators then rule, with its
+declared ``f``, simulated on a copy as ByzFL does (REFERENCES D28), and ``m`` the round's true
+number of malicious participants.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from fedpoison.aggregators.base import Aggregator
+from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks.base import (
     DATA_ATTACKS,
     REPLY_ATTACKS,
@@ -103,7 +103,7 @@ def build_view(
     global_weights: torch.Tensor,
     server_lr: float,
     generator: torch.Generator,
-    defense: Aggregator | None = None,
+    defense: Defense | None = None,
     f: int | None = None,
     server_round: int = 1,
     own_ids: tuple[int, ...] | None = None,
@@ -119,8 +119,8 @@ def build_view(
         global_weights: flat current global model ``(d,)``.
         server_lr: the server learning rate η.
         generator: the adversary's random stream for this round (``seeding.ADVERSARY``).
-        defense, f: the server's rule and its assumed Byzantine count; kept only when
-            ``threat.knows_defense``.
+        defense, f: the server's deployed defense (pre-aggregators then rule) and its
+            assumed Byzantine count; kept only when ``threat.knows_defense``.
         server_round: 1-based round number.
         own_ids, benign_ids: the rows' client ids, if known (``benign_ids`` kept with
             ``benign``).

@@ -31,8 +31,9 @@ class AdversaryOutcome:
 class AdversaryStage:
     """Applies ``attack`` to the malicious rows of each round the threat model makes active.
 
-    ``defense`` is the server's defense when the adversary may know it (``None`` around a
-    strategy that is not a fedpoison defense, e.g. in :class:`~fedpoison.Adversary`).
+    ``defense`` is the server's whole defense (pre-aggregators and rule), which the view carries
+    when the adversary may know it (``None`` around a strategy that is not a fedpoison
+    defense, e.g. in :class:`~fedpoison.Adversary`).
     """
 
     attack: UpdateAttack
@@ -68,7 +69,7 @@ class AdversaryStage:
             global_weights=global_weights,
             server_lr=self.server_lr,
             generator=torch_generator(self.seed, ADVERSARY, server_round, device=updates.device),
-            defense=None if self.defense is None else self.defense.rule,
+            defense=self.defense,
             f=f,
             server_round=server_round,
             own_ids=own_ids,

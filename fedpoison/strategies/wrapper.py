@@ -150,7 +150,7 @@ class Adversary(Strategy):
         """The crafting stage; attached to the round pipeline of a ``RobustStrategy``."""
         strategy = self.strategy
         if isinstance(strategy, RobustStrategy):
-            self.attack.check_defense(strategy.defense.rule)
+            self.attack.check_defense(strategy.defense)
             stage = AdversaryStage(
                 self.attack, self.threat, strategy.defense, strategy.server.server_lr, self.seed
             )

@@ -27,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedpoison.aggregators.base import AggregationResult, Aggregator, RoundContext
+from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks import (
     KNOWLEDGE_ORDER,
     AdversaryView,
@@ -72,11 +73,14 @@ def view(
     knows_defense: bool = False,
     seed: int = 0,
     server_lr: float = 1.0,
-    defense: Aggregator | None = None,
+    defense: Defense | Aggregator | None = None,
     f: int | None = None,
 ) -> AdversaryView:
-    """The view ``build_view`` grants under ``ThreatModel(knowledge, knows_defense)``."""
+    """The view ``build_view`` grants under ``ThreatModel(knowledge, knows_defense)``; a bare
+    rule as ``defense`` stands for the pipeline ``Defense(rule)`` (no pre-aggregator)."""
     threat = ThreatModel(knowledge=knowledge, knows_defense=knows_defense)  # type: ignore[arg-type]
+    if isinstance(defense, Aggregator):
+        defense = Defense(defense)
     return build_view(
         own,
         benign,

@@ -1,5 +1,6 @@
 """Shared pieces of the Optimal-ALIE/IPM tests: ByzFL's docstring defense, a counting rule, and
-the deviation ``J`` the attacks maximise, measured against a deployed fedpoison rule."""
+the deviation ``J`` the attacks maximise, measured against a deployed fedpoison rule or
+pipeline (pre-aggregators then rule)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import ClassVar
 import torch
 
 from fedpoison.aggregators import AGGREGATORS, AggregationResult, Aggregator, RoundContext, median
-from fedpoison.aggregators.pre import PRE_AGGREGATORS
+from fedpoison.aggregators.pipeline import Defense
+from fedpoison.aggregators.pre import PRE_AGGREGATORS, Clip, NearestNeighborMixing
 from fedpoison.aggregators.trimmed_mean import trimmed_mean
 
 BYZFL_X = torch.arange(1.0, 10.0, dtype=torch.float64).reshape(3, 3)
@@ -47,3 +49,15 @@ def deviation(name: str, benign: torch.Tensor, rows: torch.Tensor, f: int) -> fl
     ctx = RoundContext(f=f, client_ids=tuple(range(x.shape[0])))
     out = AGGREGATORS.get(name)()(x, ctx).aggregate
     return float((out - benign.mean(dim=0)).norm())
+
+
+def clip_nnm(rule: str, max_norm: float) -> Defense:
+    """The ``experiment=byzfl_grid`` pipeline shape: static clipping, then NNM, then ``rule``."""
+    return Defense(AGGREGATORS.get(rule)(), [Clip(max_norm=max_norm), NearestNeighborMixing()])
+
+
+def pipeline_deviation(defense: Defense, benign: torch.Tensor, rows: torch.Tensor, f: int) -> float:
+    """``‖defense(benign ∪ rows) − mean(benign)‖``: the damage as the deployed pipeline sees it."""
+    x = torch.cat([benign, rows])
+    ctx = RoundContext(f=f, client_ids=tuple(range(x.shape[0])))
+    return float((defense(x, ctx).aggregate - benign.mean(dim=0)).norm())

@@ -1,6 +1,8 @@
 """Optimal-ALIE (ByzFL; Allouah et al. 2023): the shared attack checks per sign, ByzFL's
-docstring goldens, the search's evaluations of the deployed rule, its sign and std options,
-and a deployed rule hurt at least as much as by plain ALIE."""
+docstring goldens (also through the deployed pipeline the view carries), the search's
+evaluations of the deployed rule, its sign and std options, a deployed rule hurt at least as
+much as by plain ALIE, and the search through the pre-aggregators (REFERENCES D28) hurting
+clip + NNM more than a rule-only search."""
 
 from __future__ import annotations
 
@@ -11,11 +13,21 @@ from optimal_cases import (
     BYZFL_X,
     CountingMedian,
     byzfl_docstring_defense,
+    clip_nnm,
     deviation,
     heterogeneous_round,
+    pipeline_deviation,
 )
 
-from fedpoison.aggregators import AGGREGATORS, FLTrust, TrimmedMean, median, trimmed_mean
+from fedpoison.aggregators import (
+    AGGREGATORS,
+    Defense,
+    FLTrust,
+    TrimmedMean,
+    median,
+    trimmed_mean,
+)
+from fedpoison.aggregators.pre import Clip, NearestNeighborMixing
 from fedpoison.attacks import ALIE, OptimalALIE, alie_attack, optimal_alie_attack
 from fedpoison.attacks.line_search import deviation as objective
 from fedpoison.attacks.line_search import line_search
@@ -42,6 +54,36 @@ def test_byzfl_docstring_golden() -> None:
     torch.testing.assert_close(
         out, torch.tensor([[12.91985, 13.91985, 14.91985]]).double(), atol=1e-5, rtol=0
     )
+
+
+def test_byzfl_docstring_golden_through_the_deployed_pipeline() -> None:
+    """The class on a view carrying ByzFL's docstring pipeline (NNM, Clipping(2.0), TrMean;
+    f = 1) gives ByzFL's τ = 2.97328 row: the search runs the pre-aggregators, as ByzFL's."""
+    pipeline = Defense(TrimmedMean(), [NearestNeighborMixing(), Clip(max_norm=2.0)])
+    own = torch.zeros(1, 3, dtype=torch.float64)  # Opt-ALIE crafts from the benign rows only
+    deployed = view(own, BYZFL_X, knows_defense=True, defense=pipeline, f=1)
+    got = OptimalALIE(sign=1).craft(deployed).updates
+    expected = torch.tensor([[12.91985, 13.91985, 14.91985]], dtype=torch.float64)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("rule", ["krum", "median", "trimmed_mean"])
+@pytest.mark.parametrize("seed", range(2))
+def test_searching_through_clip_and_nnm_hurts_them_more_than_the_rule_alone(
+    rule: str, seed: int
+) -> None:
+    """With the preset's clip + NNM deployed, the τ found through the pipeline differs from the
+    rule-only search's and moves the deployed aggregate strictly farther from the honest mean;
+    the rule-only τ is so large that NNM neutralises the copies entirely (issue #19)."""
+    own, benign = heterogeneous_round(seed)
+    m = own.shape[0]
+    pipeline = clip_nnm(rule, max_norm=10.0)
+    through = OptimalALIE().craft(view(own, benign, knows_defense=True, defense=pipeline, f=m))
+    alone = OptimalALIE().craft(view(own, benign, knows_defense=True, defense=pipeline.rule, f=m))
+    assert not torch.equal(through.updates, alone.updates)
+    damage = pipeline_deviation(pipeline, benign, through.updates, m)
+    assert damage > 0.5
+    assert pipeline_deviation(pipeline, benign, alone.updates, m) < 1e-5
 
 
 def test_against_the_mean_every_proposal_succeeds() -> None:
@@ -79,7 +121,7 @@ def test_sign_and_std_options() -> None:
 
 def test_refuses_a_defense_it_cannot_simulate() -> None:
     with pytest.raises(ValueError, match="attack optimal_alie cannot simulate defense fltrust"):
-        OptimalALIE().check_defense(FLTrust())
+        OptimalALIE().check_defense(Defense(FLTrust()))
 
 
 @pytest.mark.parametrize("rule", ["median", "trimmed_mean", "krum", "fedavg"])

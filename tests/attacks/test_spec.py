@@ -9,6 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from fedpoison.aggregators.pipeline import Defense
+from fedpoison.aggregators.pre import Clip
 from fedpoison.attacks import (
     ALIE,
     IPM,
@@ -114,8 +116,9 @@ def test_check_attack_defense_message() -> None:
 def test_build_view_enforces_knowledge(mean_defense) -> None:
     own, benign = torch.randn(2, 3), torch.randn(5, 3)
     common = dict(global_weights=torch.zeros(3), server_lr=1.0, generator=torch.Generator())
+    defense = Defense(mean_defense, [Clip(max_norm=1.0)])
     view = build_view(
-        own, benign, threat=ThreatModel(knowledge="own"), defense=mean_defense, f=2, **common
+        own, benign, threat=ThreatModel(knowledge="own"), defense=defense, f=2, **common
     )
     assert view.benign is None and view.defense is None and view.f is None
     assert view.num_participants == 7 and view.num_malicious == 2
@@ -124,11 +127,13 @@ def test_build_view_enforces_knowledge(mean_defense) -> None:
         own,
         benign,
         threat=ThreatModel(knowledge="all", knows_defense=True),
-        defense=mean_defense,
+        defense=defense,
         f=2,
         **common,
     )
-    assert view.benign is benign and view.defense is mean_defense and view.f == 2
+    # the whole deployed pipeline, not only its rule
+    assert view.benign is benign and view.defense is defense and view.f == 2
+    assert view.defense.rule is mean_defense and view.defense.name == "clip+test_mean"
     assert torch.equal(view.known, torch.cat([own, benign]))
     with pytest.raises(ValueError, match="build_view"):
         build_view(own, torch.randn(5, 4), threat=ThreatModel(), **common)

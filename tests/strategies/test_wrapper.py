@@ -37,6 +37,7 @@ from flwr.serverapp.strategy import (
 )
 
 import fedpoison
+from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks.alie import ALIE
 from fedpoison.attacks.base import AdversaryView, MaliciousReplies, UpdateAttack
 from fedpoison.attacks.sign_flip import SignFlip
@@ -44,6 +45,7 @@ from fedpoison.attacks.spec import build_view
 from fedpoison.attacks.threat import ThreatModel
 from fedpoison.engines.flower_internals import set_server_identity
 from fedpoison.seeding import ADVERSARY, torch_generator
+from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.wrapper import Adversary
 from fedpoison.training.flat import ModelLayout, flatten
 
@@ -194,6 +196,31 @@ def test_crafted_counts_replace_num_examples_and_own_knowledge_hides_benign() ->
     assert by_node[2].content["metrics"]["num-examples"] == 10
     assert torch.equal(_flat(by_node[1]), flatten(GLOBAL, LAYOUT))
     assert seen[0].benign is None and seen[0].num_participants == 2
+
+
+def test_a_defense_aware_attack_is_checked_against_and_shown_the_whole_pipeline() -> None:
+    """Attached to a RobustStrategy with pre-aggregators, the attack's ``check_defense`` and
+    its view both get the deployed pipeline (clip, NNM, then Krum), not the rule alone."""
+    checked: list[Defense] = []
+    seen: list[AdversaryView] = []
+
+    class Spy(Counting):
+        def check_defense(self, defense: Defense) -> None:
+            checked.append(defense)
+
+        def craft(self, view: AdversaryView) -> MaliciousReplies:
+            seen.append(view)
+            return super().craft(view)
+
+    robust = fedpoison.RobustStrategy("krum", pre=["clip", "nnm"], f=1)
+    Adversary(robust, Spy(), malicious=[1], knows_defense=True)
+    assert checked == [robust.defense] and robust.defense.name == "clip+nnm+krum"
+    threat = ThreatModel(knowledge="all", knows_defense=True)
+    stage = AdversaryStage(Spy(), threat, robust.defense, server_lr=1.0, seed=0)
+    updates = torch.arange(12.0).reshape(6, 2)
+    malicious = torch.tensor([True, False, False, False, False, False])
+    stage(updates, torch.ones(6), malicious, torch.zeros(2), f=1, server_round=1)
+    assert seen[0].defense is robust.defense and seen[0].f == 1
 
 
 def test_unusable_replies_are_left_out_of_the_view_and_passed_on() -> None:
