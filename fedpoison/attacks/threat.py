@@ -24,7 +24,8 @@ class ThreatModel:
         ids: explicit malicious client ids (``selection="explicit"``).
         knowledge: ``own`` = the malicious clients' own honest updates only; ``all`` = also
             every benign update of the round.
-        knows_defense: whether defense-aware attacks are told the rule and its ``f``.
+        knows_defense: whether defense-aware attacks are told the deployed defense
+            (pre-aggregators and rule) and its ``f``.
         start_round, end_round: the adversary acts in rounds ``start_round ≤ r ≤ end_round``
             (``end_round=None`` = until the end).
 
