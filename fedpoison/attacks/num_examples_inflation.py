@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import torch
 
+from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks.base import UPDATE_ATTACKS, AdversaryView, MaliciousReplies, UpdateAttack
 from fedpoison.attacks.threat import Knowledge
 
@@ -47,6 +48,11 @@ class NumExamplesInflation(UpdateAttack):
 
     def per_client(self) -> bool:
         return self.base is None or self.base.per_client()
+
+    def check_defense(self, defense: Defense) -> None:
+        """The ``base`` attack's check (e.g. a defense-aware base that cannot simulate FLTrust)."""
+        if self.base is not None:
+            self.base.check_defense(defense)
 
     def craft(self, view: AdversaryView) -> MaliciousReplies:
         rows = view.own.clone() if self.base is None else self.base.craft(view).updates

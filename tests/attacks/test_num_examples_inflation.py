@@ -3,10 +3,12 @@ another update attack."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from attack_tester import AttackTester
 
-from fedpoison.attacks import IPM, NumExamplesInflation, SignFlip
+from fedpoison.aggregators import Defense, FLTrust, Krum
+from fedpoison.attacks import IPM, NumExamplesInflation, OptimalIPM, SignFlip
 
 
 class TestNumExamplesInflation(AttackTester):
@@ -24,3 +26,11 @@ def test_num_examples_inflation(make_view) -> None:
     wrapped = NumExamplesInflation(base=SignFlip()).craft(view)
     assert torch.equal(wrapped.updates, -own)
     assert NumExamplesInflation(base=IPM()).required_knowledge() == "all"
+
+
+def test_a_wrapped_base_checks_the_defense() -> None:
+    """Before round 1 the base attack's ``check_defense`` runs on the deployed pipeline."""
+    with pytest.raises(ValueError, match="attack optimal_ipm cannot simulate defense fltrust"):
+        NumExamplesInflation(base=OptimalIPM()).check_defense(Defense(FLTrust()))
+    NumExamplesInflation(base=OptimalIPM()).check_defense(Defense(Krum()))
+    NumExamplesInflation().check_defense(Defense(FLTrust()))
