@@ -46,3 +46,39 @@ def test_state_dict_roundtrip_copies():
     )
     back["w"] += 1  # writable copy
     assert isinstance(to_record(state), ArrayRecord)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        DTYPES.flatmap(
+            lambda dt: arrays(dt, array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+        ),
+        max_size=4,
+    )
+)
+def test_direct_instances_equal_flowers_constructed_ones(arrays_):
+    """encode/to_record skip Flower's constructors: the instances must be the ones they build
+    (instance dicts, equality, object ids) — a Flower upgrade that changes them fails here."""
+    import torch
+
+    state = {f"layer{i}": torch.from_numpy(a.copy()) for i, a in enumerate(arrays_)}
+    theirs = ArrayRecord()
+    for name, tensor in state.items():
+        theirs[name] = Array(tensor.numpy())
+    ours = to_record(state)
+    assert vars(ours).keys() == vars(theirs).keys() and ours == theirs
+    for name in state:
+        assert vars(ours[name]) == vars(theirs[name])
+    assert ours.object_id == theirs.object_id and vars(ours) == vars(theirs)
+
+
+def test_unflatten_builds_the_record_setitem_builds():
+    import torch
+
+    from fedpoison.training.flat import ModelLayout, flatten, unflatten
+
+    record = to_record({"w": torch.randn(3, 2), "b": torch.randn(2)})
+    layout = ModelLayout.of(record)
+    again = unflatten(flatten(record, layout), layout)
+    assert again == record and again.object_id == record.object_id

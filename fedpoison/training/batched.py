@@ -116,7 +116,9 @@ def _sgd(
     active: torch.Tensor,
     cfg: LocalTraining,
 ) -> dict[str, torch.Tensor]:
-    """:func:`sgd_step` on every client at once; inactive clients keep parameters and buffers."""
+    """:func:`sgd_step` on every client at once; inactive clients keep parameters and buffers
+    (selected with ``torch.where``, skipped when every client steps: the same values)."""
+    everyone = bool(active.all())
     out = {}
     for name, p in params.items():
         keep = active.view(-1, *[1] * (p.dim() - 1))
@@ -125,7 +127,8 @@ def _sgd(
             buffer = momentum[name]
             # the first step of each client sets its buffer to d_p, as torch's SGD does
             new = d_p.clone() if buffer is None else buffer * cfg.momentum + d_p
-            momentum[name] = new if buffer is None else torch.where(keep, new, buffer)
+            momentum[name] = new if buffer is None or everyone else torch.where(keep, new, buffer)
             d_p = momentum[name]  # type: ignore[assignment]
-        out[name] = torch.where(keep, torch.add(p, d_p, alpha=-cfg.lr), p)
+        stepped = torch.add(p, d_p, alpha=-cfg.lr)
+        out[name] = stepped if everyone else torch.where(keep, stepped, p)
     return out

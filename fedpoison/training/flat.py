@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord
 
-from fedpoison.records import decode, encode
+from fedpoison.records import decode, encode, new_array_record
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,14 @@ def flatten(
 def unflatten(vector: torch.Tensor, layout: ModelLayout) -> ArrayRecord:
     """Inverse of :func:`flatten`: an ``ArrayRecord`` with the layout's names, shapes, dtypes."""
     flat = vector.detach().cpu().numpy()
-    record = ArrayRecord()
+    arrays = {}
     offset = 0
     for name, shape, dtype, size in zip(
         layout.names, layout.shapes, layout.dtypes, layout.sizes, strict=True
     ):
-        record[name] = encode(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
+        arrays[name] = encode(flat[offset : offset + size].reshape(shape).astype(dtype, copy=False))
         offset += size
-    return record
+    return new_array_record(arrays)
 
 
 def stored(vector: torch.Tensor, layout: ModelLayout) -> torch.Tensor:
