@@ -39,7 +39,7 @@ def _header(dtype: np.dtype, shape: tuple[int, ...]) -> tuple[str, bytes, int]:
 
 
 @lru_cache(maxsize=1024)
-def _expected(dtype: str, shape: tuple[int, ...]) -> tuple[np.dtype, bytes, int]:
+def expected_npy(dtype: str, shape: tuple[int, ...]) -> tuple[np.dtype, bytes, int]:
     """What a record claiming ``dtype``/``shape`` must hold: dtype, header, payload bytes."""
     parsed = np.dtype(dtype)
     _, head, size = _header(parsed, shape)
@@ -77,7 +77,7 @@ def decode(array: Array) -> np.ndarray:
     """The NumPy array in ``array`` (read-only view of its bytes when on the fast path)."""
     data = array.data
     try:
-        dtype, head, size = _expected(array.dtype, tuple(array.shape))
+        dtype, head, size = expected_npy(array.dtype, tuple(array.shape))
     except (TypeError, ValueError):
         return array.numpy()
     if len(data) == len(head) + size and data.startswith(head):

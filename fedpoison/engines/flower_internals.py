@@ -1,4 +1,4 @@
-"""The only place fedpoison touches Flower internals (pinned to flwr 1.42.x).
+"""Where fedpoison touches Flower internals (pinned to flwr 1.42.x).
 
 Creating an instruction ``Message`` outside Flower's runtime needs the process-wide task
 identity that Flower's own runtimes set; ``run_simulation`` sets it the same way. A test

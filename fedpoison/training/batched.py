@@ -104,7 +104,8 @@ def train_clients(
         model.train(was_training)
     counts = torch.tensor([len(p) for p in plans], dtype=torch.float64)
     order = list(model.state_dict())
-    states = [{n: params[n][j] if n in params else fixed[n] for n in order} for j in range(k)]
+    own = {n: params[n].unbind(0) for n in params}  # one call per tensor, not per client
+    states = [{n: own[n][j] if n in own else fixed[n] for n in order} for j in range(k)]
     return states, (totals / counts).tolist()
 
 

@@ -1,11 +1,12 @@
 """The update-matrix round trip: records → flat vectors → deltas → weights."""
 
 import numpy as np
+import pytest
 import torch
-from flwr.app import ArrayRecord
+from flwr.app import Array, ArrayRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from fedpoison.training.flat import ModelLayout, flatten, unflatten, update_matrix
 
@@ -61,3 +62,40 @@ def test_update_matrix_shape_and_no_mutation():
     for r, c in zip(rows, copies, strict=True):
         assert torch.equal(r, c)
     assert update_matrix(torch.zeros(0, 10), g).shape == (0, 10)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # both paths
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([np.float32, np.float64, np.int64, np.float16]).flatmap(
+            lambda dt: arrays(dt, array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_flatten_equals_flowers_decoding_concatenated(parts):
+    """The header-checked fast path reads exactly what ``Array.numpy()`` parses."""
+    record = ArrayRecord({f"a{i}": Array(p) for i, p in enumerate(parts)})
+    naive = np.concatenate([record[k].numpy().reshape(-1).astype(np.float32) for k in record])
+    np.testing.assert_array_equal(flatten(record, ModelLayout.of(record)).numpy(), naive)
+
+
+def test_flatten_checks_what_a_record_claims_against_its_bytes():
+    rec = _record()
+    layout = ModelLayout.of(rec)
+    first = next(iter(rec))
+    real = rec[first]
+    wrong = ArrayRecord({k: rec[k] for k in rec})
+    # claims the layout's shape, holds another array's bytes: the header decides, and is refused
+    other = Array(np.zeros(7, dtype=np.float32))
+    wrong[first] = Array(
+        dtype=real.dtype, shape=tuple(real.shape), stype=real.stype, data=other.data
+    )
+    with pytest.raises(ValueError, match="shape"):
+        flatten(wrong, layout)
+    # float64 bytes of the right shape: refused by dtype, not cast
+    wrong[first] = Array(real.numpy().astype(np.float64))
+    with pytest.raises(ValueError, match="dtype"):
+        flatten(wrong, layout)
