@@ -92,6 +92,27 @@ def to_record(state: dict[str, torch.Tensor]) -> ArrayRecord:
     )
 
 
+def stacked_records(stacked: dict[str, torch.Tensor]) -> list[ArrayRecord]:
+    """``[to_record({name: t[j] for name, t in stacked.items()}) for j in range(k)]`` for
+    tensors stacking ``k`` clients' states along their first dimension, converted to NumPy
+    once per tensor rather than once per client and tensor."""
+    columns = []
+    for name, tensor in stacked.items():
+        whole = tensor.detach().cpu().numpy()
+        dtype, head, _ = _header(whole.dtype, whole.shape[1:])
+        columns.append((name, dtype, whole.shape[1:], head, whole))
+    k = len(columns[0][4]) if columns else 0
+    return [
+        new_array_record(
+            {
+                name: new_array(dtype, shape, head + whole[j].tobytes())
+                for name, dtype, shape, head, whole in columns
+            }
+        )
+        for j in range(k)
+    ]
+
+
 def to_state_dict(record: ArrayRecord) -> dict[str, torch.Tensor]:
     """A torch ``state_dict`` of ``record``; tensors are copies (safe to train on)."""
     return {name: torch.from_numpy(decode(record[name]).copy()) for name in record}

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from fedpoison.records import decode, encode, to_record, to_state_dict
+from fedpoison.records import decode, encode, stacked_records, to_record, to_state_dict
 
 DTYPES = st.sampled_from([np.float32, np.float64, np.int64, np.int32, np.uint8, np.float16])
 
@@ -82,3 +82,27 @@ def test_unflatten_builds_the_record_setitem_builds():
     layout = ModelLayout.of(record)
     again = unflatten(flatten(record, layout), layout)
     assert again == record and again.object_id == record.object_id
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 5),
+    st.lists(array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3), min_size=1, max_size=3),
+    st.sampled_from(["float32", "float64", "int64"]),
+)
+def test_stacked_records_equal_each_clients_to_record(k, shapes, dtype):
+    """Bulk conversion == converting each client's state alone (parameters stacked, a buffer
+    expanded with stride 0, 0-d entries)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(k)
+    stacked = {
+        f"p{i}": (torch.randn(k, *shape, generator=gen) * 100).to(getattr(torch, dtype))
+        for i, shape in enumerate(shapes)
+    }
+    stacked["buffer"] = torch.arange(3.0).expand(k, 3)
+    records = stacked_records(stacked)
+    assert len(records) == k
+    for j, record in enumerate(records):
+        alone = to_record({name: tensor[j] for name, tensor in stacked.items()})
+        assert record == alone and vars(record) == vars(alone)

@@ -35,9 +35,9 @@ from fedpoison.protocol import (
     SERVER_ROUND,
     TRAIN_LOSS,
 )
-from fedpoison.records import record_of, to_record, to_state_dict
+from fedpoison.records import record_of, stacked_records, to_record, to_state_dict
 from fedpoison.seeding import PRIVACY, TRAINING, torch_generator
-from fedpoison.training.batched import train_clients
+from fedpoison.training.batched import train_clients, train_stacked, unstack
 from fedpoison.training.local import LocalTraining, evaluate, local_train
 from fedpoison.training.momentum import WorkerMomentum
 
@@ -46,6 +46,9 @@ PREVIOUS_GLOBAL = "fedpoison.previous-global"
 received, for attacks that read it (Neurotoxin's ``global_diff``)."""
 MOMENTUM = "worker-momentum"
 """The ``Context.state`` key of a client's momentum buffers (an ``ArrayRecord``)."""
+Trained = tuple[dict[str, torch.Tensor], float, int, ArrayRecord | None]
+"""A client's ``(trained weights, mean loss, example count, reply record)``; the record is
+the weights' :func:`~fedpoison.records.to_record` when built ahead (batched training)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class _ClientRuntime:
         self._config: ConfigRecord | None = None
         self._procedure = LocalTraining()
         self._state: list[torch.Tensor] = []
-        self._trained: dict[tuple[int, int], tuple[dict[str, torch.Tensor], float, int]] = {}
+        self._trained: dict[tuple[int, int], Trained] = {}
         self.data_attack: DataAttack | None = (
             None
             if spec.data_attack is None
@@ -205,12 +208,12 @@ class _ClientRuntime:
         trained = self._trained.pop((server_round, pid), None)
         if trained is None:
             trained = self._train_one(arrays, config, pid, server_round, state)
-        weights, loss, count = trained
+        weights, loss, count, reply = trained
         if self.spec.worker_momentum.active:
             weights = self._with_momentum(weights, arrays, RecordDict() if state is None else state)
         return RecordDict(
             {
-                "arrays": to_record(weights),
+                "arrays": to_record(weights) if reply is None else reply,
                 "metrics": MetricRecord({NUM_EXAMPLES: count, TRAIN_LOSS: loss}),
             }
         )
@@ -240,8 +243,8 @@ class _ClientRuntime:
         pid: int,
         server_round: int,
         state: RecordDict | None,
-    ) -> tuple[dict[str, torch.Tensor], float, int]:
-        """``(trained weights, mean loss, example count)`` of client ``pid`` alone."""
+    ) -> Trained:
+        """``(trained weights, mean loss, example count, None)`` of client ``pid`` alone."""
         self.load(arrays)
         data = self.local_data(pid, server_round, state)
         seed = self.spec.federation.seed
@@ -256,7 +259,7 @@ class _ClientRuntime:
             loss = local_train(
                 self.model, data.x, data.y, procedure, batches, self.device, data.shaping
             )
-        return self._weights, loss, len(data.y)
+        return self._weights, loss, len(data.y), None
 
     def _with_momentum(
         self, weights: dict[str, torch.Tensor], arrays: ArrayRecord, state: RecordDict
@@ -292,7 +295,7 @@ class _ClientRuntime:
         seed = self.spec.federation.seed
         generators = [torch_generator(seed, TRAINING, server_round, pid) for pid, _ in jobs]
         try:
-            trained, losses = train_clients(
+            stacked, losses = train_stacked(
                 self.model,
                 [(d.x, d.y) for d in data],
                 self.procedure(config),
@@ -301,8 +304,14 @@ class _ClientRuntime:
             )
         except ValueError:
             return
-        for (pid, _), weights, loss, d in zip(jobs, trained, losses, data, strict=True):
-            self._trained[(server_round, pid)] = (weights, loss, len(d.y))
+        # the replies' records, built for all at once (with worker momentum they are built
+        # from the momentum-corrected weights instead, in train)
+        replies = (
+            [None] * len(jobs) if self.spec.worker_momentum.active else stacked_records(stacked)
+        )
+        trained = zip(jobs, unstack(stacked), losses, data, replies, strict=True)
+        for (pid, _), weights, loss, d, reply in trained:
+            self._trained[(server_round, pid)] = (weights, loss, len(d.y), reply)
 
     def _batchable(self, pid: int, server_round: int) -> bool:
         """Whether client ``pid`` trains plain local SGD this round (no shaping attack, no

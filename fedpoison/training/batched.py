@@ -68,6 +68,26 @@ def train_clients(
     and its mean training loss over its steps, as :func:`local_train` would. ``model`` is not
     modified.
     """
+    stacked, losses = train_stacked(model, data, cfg, generators, device)
+    return unstack(stacked), losses
+
+
+def unstack(stacked: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Per client (the first dimension), its state dict of views into ``stacked``."""
+    own = {n: t.unbind(0) for n, t in stacked.items()}  # one call per tensor, not per client
+    k = len(next(iter(stacked.values()))) if stacked else 0
+    return [{n: own[n][j] for n in own} for j in range(k)]
+
+
+def train_stacked(
+    model: nn.Module,
+    data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    cfg: LocalTraining,
+    generators: Sequence[torch.Generator],
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """:func:`train_clients` with the states stacked: ``{name: (k, *shape)}`` in the model's
+    ``state_dict`` order (buffers expanded, not copied), client ``j`` at index ``j``."""
     if any(len(y) == 0 for _, y in data):
         raise ValueError("train_clients: a client holds no examples")
     reason = batchable(model)
@@ -103,10 +123,11 @@ def train_clients(
     finally:
         model.train(was_training)
     counts = torch.tensor([len(p) for p in plans], dtype=torch.float64)
-    order = list(model.state_dict())
-    own = {n: params[n].unbind(0) for n in params}  # one call per tensor, not per client
-    states = [{n: own[n][j] if n in own else fixed[n] for n in order} for j in range(k)]
-    return states, (totals / counts).tolist()
+    stacked = {
+        n: params[n] if n in params else fixed[n].expand(k, *fixed[n].shape)
+        for n in model.state_dict()
+    }
+    return stacked, (totals / counts).tolist()
 
 
 @torch.no_grad()
