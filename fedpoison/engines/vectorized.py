@@ -16,6 +16,7 @@ refuses those before round 1.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import torch
@@ -62,7 +63,9 @@ class VectorizedEngine(InlineEngine):
         self, model: torch.nn.Module, privacy: Privacy, *, checkpointed_state: bool = False
     ) -> None:
         """Refuse, before round 1, what batched training cannot reproduce exactly (worker
-        momentum it runs: the ClientApp applies it to each batched reply)."""
+        momentum it runs: the ClientApp applies it to each batched reply). A run that passes
+        imports now what torch.func's first call would (``torch._dynamo``, about 1.5–2.5 s
+        here): start-up, outside the run's ``wall_s``, like every other import."""
         reason = batchable(model)
         if reason is not None:
             reason = f"the model is not row-independent in training ({reason})"
@@ -70,8 +73,10 @@ class VectorizedEngine(InlineEngine):
             reason = f"privacy={type(privacy).__name__} trains each client its own way"
         if reason is not None:
             raise ValueError(f"engine=vectorized cannot run this run: {reason}; use engine=inline")
+        importlib.import_module("torch._dynamo")
 
     def grid(self, client_spec: ClientSpec, num_clients: int) -> InlineGrid:
-        """A :class:`VectorizedGrid`, after paying torch.func's one-off cost (before round 1)."""
+        """A :class:`VectorizedGrid`, after paying torch.func's one-off tracing (before
+        round 1; its imports were paid in :meth:`check`)."""
         warm_up(client_spec, batched=True)
         return VectorizedGrid(make_client_app(client_spec), client_spec, num_clients)
