@@ -12,6 +12,13 @@ Encoding builds the ``Array`` and ``ArrayRecord`` instances directly (:func:`new
 itself (~9 µs an ``Array``, ~4 µs a record entry, against ~1 µs) and every reply of every
 round pays them. The instances are identical to the constructors' (same instance dict, same
 ``object_id``); tests/test_records.py fails loudly if a Flower upgrade changes that.
+
+The same holds for what fedpoison's own ClientApp sends back each round (:func:`new_metrics`,
+:func:`new_content`, :func:`reply_message`): the ``MetricRecord``/``RecordDict``/``Message``
+constructors check every key and value (~9 µs each, ~25 µs a reply), although the values are
+numbers fedpoison computed itself. Only such values go through here; the server still
+validates every reply it receives (:mod:`fedpoison.strategies.replies`), and a mod or a user's
+ClientApp builds its messages through Flower's constructors.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
+from flwr.supercore.date import now
 
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"  # format version 1.0: 2-byte little-endian header length
 _NUMPY = "numpy.ndarray"  # the ``stype`` of np.save bytes (flwr's SType.NUMPY)
@@ -64,6 +72,47 @@ def new_array_record(arrays: dict[str, Array]) -> ArrayRecord:
         record.__dict__["_data"].update(arrays)
         record.__dict__["_is_dirty"] = True
     return record
+
+
+def new_metrics(values: dict[str, int | float]) -> MetricRecord:
+    """``MetricRecord(values)`` for ``str`` keys and ``int``/``float`` values fedpoison computed
+    itself (counts, losses), without ``__setitem__``'s key and value checks."""
+    record = MetricRecord()
+    if values:
+        record.__dict__["_data"].update(values)
+    return record
+
+
+def new_content(records: dict[str, ArrayRecord | MetricRecord | ConfigRecord]) -> RecordDict:
+    """``RecordDict(records)`` (keys in order) without ``__setitem__``'s checks."""
+    content = RecordDict()
+    content.__dict__["_data"].update(records)
+    return content
+
+
+def reply_message(content: RecordDict, reply_to: Message) -> Message:
+    """``Message(content, reply_to=reply_to)``, built as its constructor builds it (the metadata
+    through ``Metadata``'s own constructor, the reply's TTL what is left of ``reply_to``'s)
+    without the argument checks."""
+    asked = reply_to.metadata
+    current = now().timestamp()
+    metadata = Metadata(
+        run_id=asked.run_id,
+        message_id="",
+        src_node_id=asked.dst_node_id,
+        dst_node_id=asked.src_node_id,
+        reply_to_message_id=asked.message_id,
+        group_id=asked.group_id,
+        created_at=current,
+        ttl=asked.created_at + asked.ttl - current,
+        message_type=asked.message_type,
+        src_task_id=asked.dst_task_id,
+        dst_task_id=asked.src_task_id,
+    )
+    metadata.delivered_at = ""
+    message: Message = object.__new__(Message)
+    message.__dict__.update({"_metadata": metadata, "_content": content, "_error": None})
+    return message
 
 
 def encode(array: np.ndarray) -> Array:

@@ -106,3 +106,49 @@ def test_stacked_records_equal_each_clients_to_record(k, shapes, dtype):
     for j, record in enumerate(records):
         alone = to_record({name: tensor[j] for name, tensor in stacked.items()})
         assert record == alone and vars(record) == vars(alone)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["num-examples", "train-loss", "loss", "accuracy", "partition-id"]),
+        st.one_of(st.integers(-(2**40), 2**40), st.floats(allow_nan=False)),
+        max_size=4,
+    ),
+    st.integers(1, 50),
+)
+def test_direct_reply_equals_flowers_constructed_one(values, node):
+    """new_metrics/new_content/reply_message skip Flower's constructors' checks: the metric
+    record, the content and the reply (metadata included, at one clock reading) must be what
+    ``MetricRecord(...)``, ``RecordDict(...)`` and ``Message(content, reply_to=...)`` build."""
+    import datetime
+    from unittest import mock
+
+    from flwr.app import Message, MetricRecord, RecordDict
+
+    from fedpoison import records
+    from fedpoison.engines.flower_internals import set_server_identity
+
+    set_server_identity(7)
+    asked = Message(RecordDict(), node, "train", group_id="3")
+    asked.metadata.__dict__["_message_id"] = "ab" * 16
+    theirs_metrics = MetricRecord(dict(values))
+    ours_metrics = records.new_metrics(dict(values))
+    assert vars(ours_metrics) == vars(theirs_metrics)
+    assert ours_metrics.object_id == theirs_metrics.object_id
+    arrays = to_record({})
+    theirs = RecordDict({"arrays": arrays, "metrics": theirs_metrics})
+    ours = records.new_content({"arrays": arrays, "metrics": ours_metrics})
+    assert vars(ours).keys() == vars(theirs).keys() and ours == theirs
+    assert list(ours) == list(theirs) and ours.object_id == theirs.object_id
+
+    clock = datetime.datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
+    with (
+        mock.patch("flwr.app.message.message.now", return_value=clock),
+        mock.patch("fedpoison.records.now", return_value=clock),
+    ):
+        flower = Message(theirs, reply_to=asked)
+        direct = records.reply_message(ours, asked)
+    assert vars(direct.metadata) == vars(flower.metadata)
+    assert vars(direct).keys() == vars(flower).keys() and direct.content is ours
+    assert not direct.has_error() and direct.object_id == flower.object_id

@@ -35,7 +35,15 @@ from fedpoison.protocol import (
     SERVER_ROUND,
     TRAIN_LOSS,
 )
-from fedpoison.records import record_of, stacked_records, to_record, to_state_dict
+from fedpoison.records import (
+    new_content,
+    new_metrics,
+    record_of,
+    reply_message,
+    stacked_records,
+    to_record,
+    to_state_dict,
+)
 from fedpoison.seeding import PRIVACY, TRAINING, torch_generator
 from fedpoison.training.batched import train_clients, train_stacked, unstack
 from fedpoison.training.local import LocalTraining, evaluate, local_train
@@ -211,10 +219,10 @@ class _ClientRuntime:
         weights, loss, count, reply = trained
         if self.spec.worker_momentum.active:
             weights = self._with_momentum(weights, arrays, RecordDict() if state is None else state)
-        return RecordDict(
+        return new_content(
             {
                 "arrays": to_record(weights) if reply is None else reply,
-                "metrics": MetricRecord({NUM_EXAMPLES: count, TRAIN_LOSS: loss}),
+                "metrics": new_metrics({NUM_EXAMPLES: int(count), TRAIN_LOSS: float(loss)}),
             }
         )
 
@@ -232,8 +240,8 @@ class _ClientRuntime:
         trained none (the round's ``train_loss`` is the mean of the others')."""
         self.load(arrays)
         count = len(self.fed.client_data(pid)[1])
-        return RecordDict(
-            {"arrays": to_record(self._weights), "metrics": MetricRecord({NUM_EXAMPLES: count})}
+        return new_content(
+            {"arrays": to_record(self._weights), "metrics": new_metrics({NUM_EXAMPLES: count})}
         )
 
     def _train_one(
@@ -328,8 +336,8 @@ class _ClientRuntime:
         self.load(record_of(content, "arrays", ArrayRecord))
         x, y = self.fed.client_data(pid)
         loss, acc = evaluate(self.model, x, y, self.device)
-        metrics = MetricRecord({NUM_EXAMPLES: len(y), "loss": loss, "accuracy": acc})
-        return RecordDict({"metrics": metrics})
+        metrics = new_metrics({NUM_EXAMPLES: len(y), "loss": float(loss), "accuracy": float(acc)})
+        return new_content({"metrics": metrics})
 
 
 _RUNTIMES: dict[str, _ClientRuntime] = {}
@@ -383,12 +391,12 @@ def make_client_app(spec: ClientSpec) -> ClientApp:
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         pid = int(context.node_config[PARTITION_ID])
-        return Message(_runtime(spec, key).train(msg.content, pid, context.state), reply_to=msg)
+        return reply_message(_runtime(spec, key).train(msg.content, pid, context.state), msg)
 
     @app.evaluate()
     def local_evaluate(msg: Message, context: Context) -> Message:
         pid = int(context.node_config[PARTITION_ID])
-        return Message(_runtime(spec, key).evaluate(msg.content, pid), reply_to=msg)
+        return reply_message(_runtime(spec, key).evaluate(msg.content, pid), msg)
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:
