@@ -14,9 +14,10 @@ round pays them. The instances are identical to the constructors' (same instance
 ``object_id``); tests/test_records.py fails loudly if a Flower upgrade changes that.
 
 The same holds for what fedpoison's own ClientApp sends back each round (:func:`new_metrics`,
-:func:`new_content`, :func:`reply_message`): the ``MetricRecord``/``RecordDict``/``Message``
-constructors check every key and value (~9 µs each, ~25 µs a reply), although the values are
-numbers fedpoison computed itself. Only such values go through here; the server still
+:func:`new_content`, :func:`reply_message`) and what its strategy sends out
+(:func:`instruction_message`): the ``MetricRecord``/``RecordDict``/``Message`` constructors
+check every key and value (~9 µs each, ~25 µs a reply), although the values are numbers and
+records fedpoison built itself. Only such values go through here; the server still
 validates every reply it receives (:mod:`fedpoison.strategies.replies`), and a mod or a user's
 ClientApp builds its messages through Flower's constructors.
 """
@@ -31,7 +32,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
+from flwr.app.constants import DEFAULT_TTL
 from flwr.supercore.date import now
+from flwr.supercore.task_identity import TaskIdentity
 
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"  # format version 1.0: 2-byte little-endian header length
 _NUMPY = "numpy.ndarray"  # the ``stype`` of np.save bytes (flwr's SType.NUMPY)
@@ -90,6 +93,27 @@ def new_content(records: dict[str, ArrayRecord | MetricRecord | ConfigRecord]) -
     return content
 
 
+def instruction_message(
+    content: RecordDict, dst_node_id: int, message_type: str, group_id: str
+) -> Message:
+    """``Message(content, dst_node_id, message_type, group_id=group_id)`` (the default TTL),
+    built as its constructor builds it, without the argument checks."""
+    metadata = Metadata(
+        run_id=TaskIdentity.run_id,
+        message_id="",
+        src_node_id=TaskIdentity.node_id,
+        dst_node_id=dst_node_id,
+        reply_to_message_id="",
+        group_id=group_id,
+        created_at=now().timestamp(),
+        ttl=DEFAULT_TTL,
+        message_type=message_type,
+        src_task_id=TaskIdentity.task_id,
+        dst_task_id=None,
+    )
+    return _message(metadata, content)
+
+
 def reply_message(content: RecordDict, reply_to: Message) -> Message:
     """``Message(content, reply_to=reply_to)``, built as its constructor builds it (the metadata
     through ``Metadata``'s own constructor, the reply's TTL what is left of ``reply_to``'s)
@@ -109,6 +133,11 @@ def reply_message(content: RecordDict, reply_to: Message) -> Message:
         src_task_id=asked.dst_task_id,
         dst_task_id=asked.src_task_id,
     )
+    return _message(metadata, content)
+
+
+def _message(metadata: Metadata, content: RecordDict) -> Message:
+    """The ``Message`` its constructor makes of ``metadata`` and ``content``."""
     metadata.delivered_at = ""
     message: Message = object.__new__(Message)
     message.__dict__.update({"_metadata": metadata, "_content": content, "_error": None})

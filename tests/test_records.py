@@ -152,3 +152,28 @@ def test_direct_reply_equals_flowers_constructed_one(values, node):
     assert vars(direct.metadata) == vars(flower.metadata)
     assert vars(direct).keys() == vars(flower).keys() and direct.content is ours
     assert not direct.has_error() and direct.object_id == flower.object_id
+
+
+def test_direct_instruction_equals_flowers_constructed_one():
+    """instruction_message is ``Message(content, node, type, group_id=...)`` at one clock
+    reading: the same metadata, content and object id."""
+    import datetime
+    from unittest import mock
+
+    from flwr.app import ConfigRecord, Message, RecordDict
+
+    from fedpoison import records
+    from fedpoison.engines.flower_internals import set_server_identity
+
+    set_server_identity(5)
+    content = RecordDict({"arrays": to_record({}), "config": ConfigRecord({"server-round": 2})})
+    clock = datetime.datetime(2031, 5, 6, 7, 8, 9, 101112, tzinfo=datetime.UTC)
+    for node, kind in [(3, "train"), (41, "evaluate"), (1, "query")]:
+        with (
+            mock.patch("flwr.app.message.message.now", return_value=clock),
+            mock.patch("fedpoison.records.now", return_value=clock),
+        ):
+            flower = Message(content, node, kind, group_id="2")
+            direct = records.instruction_message(content, node, kind, "2")
+        assert vars(direct.metadata) == vars(flower.metadata)
+        assert vars(direct) == vars(flower) and direct.object_id == flower.object_id

@@ -4,8 +4,8 @@ Creating an instruction ``Message`` outside Flower's runtime needs the process-w
 identity that Flower's own runtimes set; ``run_simulation`` sets it the same way. A test
 (tests/engines/test_flower_internals.py) fails loudly if a Flower upgrade moves these.
 (One more reliance lives below the engines, in :mod:`fedpoison.records`: it builds
-``Array``/``ArrayRecord`` instances without their constructors' checks; tests/test_records.py
-guards that.)
+``Array``/``ArrayRecord``/``MetricRecord``/``RecordDict``/``Message`` instances without their
+constructors' checks, reading the same task identity; tests/test_records.py guards that.)
 """
 
 from __future__ import annotations

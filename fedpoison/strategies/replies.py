@@ -45,7 +45,8 @@ def _reason(
     content = reply.content
     if "arrays" not in content or "metrics" not in content:
         return "reply lacks 'arrays' or 'metrics'", 0, math.nan
-    raw = content["metrics"].get(NUM_EXAMPLES)
+    metrics = content["metrics"]
+    raw = metrics[NUM_EXAMPLES] if NUM_EXAMPLES in metrics else None
     if (
         isinstance(raw, bool)
         or not isinstance(raw, (int, float))
@@ -63,9 +64,9 @@ def _reason(
         flatten(arrays, layout, out=row)
     except (ValueError, TypeError, KeyError) as exc:
         return f"malformed arrays: {exc}", 0, math.nan
-    if TRAIN_LOSS not in content["metrics"]:
+    if TRAIN_LOSS not in metrics:
         return None, int(raw), None
-    loss = content["metrics"][TRAIN_LOSS]
+    loss = metrics[TRAIN_LOSS]
     return None, int(raw), float(loss) if isinstance(loss, (int, float)) else math.nan
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app.message_type import MessageType
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
 from flwr.supercore import log
@@ -30,6 +31,7 @@ from fedpoison.aggregators.pipeline import Defense
 from fedpoison.aggregators.pre import PRE_AGGREGATORS, PreAggregator
 from fedpoison.privacy.base import Privacy
 from fedpoison.protocol import SERVER_ROUND
+from fedpoison.records import instruction_message
 from fedpoison.strategies.adversary import AdversaryStage
 from fedpoison.strategies.availability import Availability
 from fedpoison.strategies.client_eval import aggregate_evaluations, evaluate_messages
@@ -214,8 +216,9 @@ class RobustStrategy(Strategy):
         content = RecordDict(
             {"arrays": arrays, "config": ConfigRecord({**config, SERVER_ROUND: server_round})}
         )
+        group = str(server_round)
         return [
-            Message(content, self._node_of_client[cid], "train", group_id=str(server_round))
+            instruction_message(content, self._node_of_client[cid], MessageType.TRAIN, group)
             for cid in self._plan.contacted
         ]
 

@@ -42,16 +42,18 @@ def batchable(model: nn.Module) -> str | None:
 
 
 def _step_batch(
-    plans: Sequence[list[torch.Tensor]], offsets: Sequence[int], step: int
+    plans: Sequence[list[torch.Tensor]], offsets: torch.Tensor, step: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(rows (k, B) into the concatenated data, row mask (k, B), active (k,))`` for one
     step; a short batch is padded with its own first row, a client without this step with
-    row 0 (both masked out)."""
+    its own first example (both masked out). ``offsets`` is ``(k, 1)``: each client's first
+    row in the concatenated data, added once to the padded local indices."""
     empty = torch.zeros(0, dtype=torch.long)
-    steps = [p[step] + o if step < len(p) else empty for p, o in zip(plans, offsets, strict=True)]
-    rows = pad_sequence(steps, batch_first=True, padding_value=-1)
-    mask = rows >= 0
-    rows = torch.where(mask, rows, rows[:, :1].clamp(min=0))
+    local = pad_sequence(
+        [p[step] if step < len(p) else empty for p in plans], batch_first=True, padding_value=-1
+    )
+    mask = local >= 0
+    rows = torch.where(mask, local, local[:, :1].clamp(min=0)) + offsets
     return rows, mask, mask[:, 0]
 
 
@@ -108,7 +110,7 @@ def train_stacked(
     step_grads = vmap(grad_and_value(mean_loss))
     x_all = torch.cat([x for x, _ in data]).to(device)
     y_all = torch.cat([y for _, y in data]).to(device)
-    offsets = torch.tensor([0] + [len(y) for _, y in data]).cumsum(0)[:-1].tolist()
+    offsets = torch.tensor([0] + [len(y) for _, y in data]).cumsum(0)[:-1].unsqueeze(1)
     plans = [batches(len(y), cfg, g) for (_, y), g in zip(data, generators, strict=True)]
     totals = torch.zeros(k, dtype=torch.float64)
     was_training = model.training

@@ -63,15 +63,18 @@ class LocalTraining:
 def batches(n: int, cfg: LocalTraining, generator: torch.Generator) -> list[torch.Tensor]:
     """Index batches: ``local_epochs`` shuffled epochs, or exactly ``local_steps`` batches."""
     if cfg.local_steps is None:
-        return [
-            b
-            for _ in range(cfg.local_epochs)
-            for b in torch.randperm(n, generator=generator).split(cfg.batch_size)
-        ]
+        return [b for _ in range(cfg.local_epochs) for b in _epoch(n, cfg.batch_size, generator)]
     drawn: list[torch.Tensor] = []
     while len(drawn) < cfg.local_steps:
-        drawn.extend(torch.randperm(n, generator=generator).split(cfg.batch_size))
+        drawn.extend(_epoch(n, cfg.batch_size, generator))
     return drawn[: cfg.local_steps]
+
+
+def _epoch(n: int, batch_size: int, generator: torch.Generator) -> Sequence[torch.Tensor]:
+    """One shuffled epoch, ``randperm(n).split(batch_size)``; an epoch that fits in one batch
+    is the permutation itself (the same indices, without ``split``'s ~3 µs a client)."""
+    order = torch.randperm(n, generator=generator)
+    return (order,) if n <= batch_size else order.split(batch_size)
 
 
 @torch.no_grad()
