@@ -82,8 +82,17 @@ class A3FL(DataAttack):
     Poisoning: ``⌊poison_fraction·N⌋`` examples (official ``bkd_ratio`` 0.25 of each batch)
     get the trigger and ``target``.
 
+    Patch size and image size: the official 5×5 patch is 2.4 % of a 32×32 CIFAR image (3.2 %
+    of 28×28 MNIST) but 39 % of an 8×8 digits image. There the search alone (control
+    ``poison_fraction=0``) already finds an adversarial patch of the global model: ASR 1.0 at
+    round 20 without poisoning, and 1.0 under ``median`` and ``flame`` too, so the digits ASR
+    does not measure an implanted backdoor; smaller patches on digits (1–3) do not implant one
+    either (ASR ≤ 0.44 at round 20). On MNIST the shipped config implants it (FedAvg ASR far
+    above the control's); docs/backdoors.md, "A3FL and its control", has the numbers.
+
     Args:
-        size: patch side (official 5); position: ``(row, col)`` of its top-left (official 2).
+        size: patch side (official 5, for 32×32 images); position: ``(row, col)`` of its
+            top-left (official 2).
         init: initial trigger value on every channel (official 0.5).
         target: the target label (official 2).
         poison_fraction: fraction of the client's examples poisoned.
