@@ -54,9 +54,10 @@ PREVIOUS_GLOBAL = "fedpoison.previous-global"
 received, for attacks that read it (Neurotoxin's ``global_diff``)."""
 MOMENTUM = "worker-momentum"
 """The ``Context.state`` key of a client's momentum buffers (an ``ArrayRecord``)."""
-Trained = tuple[dict[str, torch.Tensor], float, int, ArrayRecord | None]
-"""A client's ``(trained weights, mean loss, example count, reply record)``; the record is
-the weights' :func:`~fedpoison.records.to_record` when built ahead (batched training)."""
+Trained = tuple[dict[str, torch.Tensor] | None, float, int, ArrayRecord | None]
+"""A client's ``(trained weights, mean loss, example count, reply record)``: the weights, or
+their :func:`~fedpoison.records.to_record` when built ahead (batched training, no worker
+momentum), never both."""
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,13 @@ class _ClientRuntime:
         malicious and the adversary acts now; call it with the global model loaded.
         ``state`` is the node's context state (the previous global model lives there)."""
         x, y = self.fed.client_data(pid)
-        if self.data_attack is None or not (
-            pid in self._pool and self.spec.threat.active(server_round)
-        ):
+        attack = self.data_attack
+        if attack is None or not self._poisoned(pid, server_round):
             return MaliciousRound(x, y)
         return malicious_round(
             x,
             y,
-            self.data_attack,
+            attack,
             partition_id=pid,
             num_classes=self.fed.data.num_classes,
             model=self.model,
@@ -154,6 +154,14 @@ class _ClientRuntime:
             num_partitions=self.spec.federation.num_clients,
             server_round=server_round,
             seed=self.spec.federation.seed,
+        )
+
+    def _poisoned(self, pid: int, server_round: int) -> bool:
+        """Whether client ``pid``'s data is poisoned this round (:meth:`local_data`)."""
+        return (
+            self.data_attack is not None
+            and pid in self._pool
+            and self.spec.threat.active(server_round)
         )
 
     def leader_data(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -217,11 +225,15 @@ class _ClientRuntime:
         if trained is None:
             trained = self._train_one(arrays, config, pid, server_round, state)
         weights, loss, count, reply = trained
-        if self.spec.worker_momentum.active:
-            weights = self._with_momentum(weights, arrays, RecordDict() if state is None else state)
+        if reply is None:
+            assert weights is not None  # one of the two is set (Trained)
+            if self.spec.worker_momentum.active:
+                node_state = RecordDict() if state is None else state
+                weights = self._with_momentum(weights, arrays, node_state)
+            reply = to_record(weights)
         return new_content(
             {
-                "arrays": to_record(weights) if reply is None else reply,
+                "arrays": reply,
                 "metrics": new_metrics({NUM_EXAMPLES: int(count), TRAIN_LOSS: float(loss)}),
             }
         )
@@ -299,27 +311,36 @@ class _ClientRuntime:
         if not jobs:
             return
         self.load(record_of(content, "arrays", ArrayRecord))
-        data = [self.local_data(pid, server_round, state) for pid, state in jobs]
+        x, y, sizes = self._batch_data(jobs, server_round)
         seed = self.spec.federation.seed
         generators = [torch_generator(seed, TRAINING, server_round, pid) for pid, _ in jobs]
         try:
             stacked, losses = train_stacked(
-                self.model,
-                [(d.x, d.y) for d in data],
-                self.procedure(config),
-                generators,
-                self.device,
+                self.model, x, y, sizes, self.procedure(config), generators, self.device
             )
         except ValueError:
             return
-        # the replies' records, built for all at once (with worker momentum they are built
-        # from the momentum-corrected weights instead, in train)
-        replies = (
-            [None] * len(jobs) if self.spec.worker_momentum.active else stacked_records(stacked)
-        )
-        trained = zip(jobs, unstack(stacked), losses, data, replies, strict=True)
-        for (pid, _), weights, loss, d, reply in trained:
-            self._trained[(server_round, pid)] = (weights, loss, len(d.y), reply)
+        # the replies' records, built for all at once; with worker momentum they are built
+        # from the momentum-corrected weights instead, in train (the only use of the weights)
+        if self.spec.worker_momentum.active:
+            ahead: list[tuple[dict[str, torch.Tensor] | None, ArrayRecord | None]] = [
+                (weights, None) for weights in unstack(stacked)
+            ]
+        else:
+            ahead = [(None, reply) for reply in stacked_records(stacked)]
+        for (pid, _), (weights, reply), loss, count in zip(jobs, ahead, losses, sizes, strict=True):
+            self._trained[(server_round, pid)] = (weights, loss, count, reply)
+
+    def _batch_data(
+        self, jobs: list[tuple[int, RecordDict]], server_round: int
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """The jobs' clients' :meth:`local_data` concatenated, and each one's example count;
+        gathered in one ``index_select`` when none is poisoned this round (the same rows)."""
+        if not any(self._poisoned(pid, server_round) for pid, _ in jobs):
+            return self.fed.clients_data([pid for pid, _ in jobs])
+        data = [self.local_data(pid, server_round, state) for pid, state in jobs]
+        sizes = [len(d.y) for d in data]
+        return torch.cat([d.x for d in data]), torch.cat([d.y for d in data]), sizes
 
     def _batchable(self, pid: int, server_round: int) -> bool:
         """Whether client ``pid`` trains plain local SGD this round (no shaping attack, no

@@ -43,14 +43,20 @@ class VectorizedGrid(InlineGrid):
     def execute(
         self, jobs: Sequence[Job], deadline: float | None
     ) -> list[tuple[Message | None, Context]]:
-        groups: dict[int, tuple[Message, list[int], list[RecordDict]]] = {}
+        groups: dict[int, tuple[RecordDict, list[int], list[RecordDict]]] = {}
+        content: RecordDict | None = None  # the previous train message's, and its group's
+        pids: list[int] = []
+        states: list[RecordDict] = []
         for msg, context in jobs:
-            if msg.metadata.message_type == MessageType.TRAIN:
-                _, pids, states = groups.setdefault(id(msg.content), (msg, [], []))
-                pids.append(int(context.node_config[PARTITION_ID]))
-                states.append(context.state)
-        for first, pids, states in groups.values():
-            train_together(self.spec, first.content, pids, states)
+            if msg.metadata.message_type != MessageType.TRAIN:
+                continue
+            if msg.content is not content:  # (a round's messages share one content, in a row)
+                content = msg.content
+                _, pids, states = groups.setdefault(id(content), (content, [], []))
+            pids.append(int(context.node_config[PARTITION_ID]))
+            states.append(context.state)
+        for shared, group_pids, group_states in groups.values():
+            train_together(self.spec, shared, group_pids, group_states)
         return super().execute(jobs, deadline)
 
 

@@ -70,7 +70,9 @@ def train_clients(
     and its mean training loss over its steps, as :func:`local_train` would. ``model`` is not
     modified.
     """
-    stacked, losses = train_stacked(model, data, cfg, generators, device)
+    x = torch.cat([x for x, _ in data])
+    y = torch.cat([y for _, y in data])
+    stacked, losses = train_stacked(model, x, y, [len(y) for _, y in data], cfg, generators, device)
     return unstack(stacked), losses
 
 
@@ -83,19 +85,25 @@ def unstack(stacked: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
 
 def train_stacked(
     model: nn.Module,
-    data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sizes: Sequence[int],
     cfg: LocalTraining,
     generators: Sequence[torch.Generator],
     device: torch.device,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
-    """:func:`train_clients` with the states stacked: ``{name: (k, *shape)}`` in the model's
-    ``state_dict`` order (buffers expanded, not copied), client ``j`` at index ``j``."""
-    if any(len(y) == 0 for _, y in data):
+    """:func:`train_clients` on the clients' examples concatenated (``x``, ``y``: client
+    ``j``'s ``sizes[j]`` rows after the ``sizes[:j]`` before it), with the states stacked:
+    ``{name: (k, *shape)}`` in the model's ``state_dict`` order (buffers expanded, not
+    copied), client ``j`` at index ``j``."""
+    if any(n <= 0 for n in sizes):
         raise ValueError("train_clients: a client holds no examples")
+    if not len(x) == len(y) == sum(sizes):
+        raise ValueError(f"train_clients: {len(x)} inputs, {len(y)} labels, sizes {sum(sizes)}")
     reason = batchable(model)
     if reason is not None:
         raise ValueError(f"cannot train {type(model).__name__} batched: {reason}")
-    k = len(data)
+    k = len(sizes)
     trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
     params = {n: p.detach().to(device).expand(k, *p.shape).clone() for n, p in trained.items()}
     fixed = {n: t.detach().to(device) for n, t in model.state_dict().items() if n not in params}
@@ -108,10 +116,9 @@ def train_stacked(
         return (F.cross_entropy(logits, y, reduction="none") * m).sum() / m.sum()
 
     step_grads = vmap(grad_and_value(mean_loss))
-    x_all = torch.cat([x for x, _ in data]).to(device)
-    y_all = torch.cat([y for _, y in data]).to(device)
-    offsets = torch.tensor([0] + [len(y) for _, y in data]).cumsum(0)[:-1].unsqueeze(1)
-    plans = [batches(len(y), cfg, g) for (_, y), g in zip(data, generators, strict=True)]
+    x_all, y_all = x.to(device), y.to(device)
+    offsets = torch.tensor([0, *sizes]).cumsum(0)[:-1].unsqueeze(1)
+    plans = [batches(n, cfg, g) for n, g in zip(sizes, generators, strict=True)]
     totals = torch.zeros(k, dtype=torch.float64)
     was_training = model.training
     model.train()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 from fedpoison_testing import TINY, compose_config
+from flwr.app import RecordDict
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fedpoison.attacks import DATA_ATTACKS, Backdoor, LabelFlip, ThreatModel
@@ -175,3 +176,19 @@ def test_inputs_are_not_modified_and_the_round_window_needs_a_round() -> None:
 def test_errors(build: Any, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         build((torch.rand(3, 1, 8, 8), torch.arange(3)))
+
+
+@pytest.mark.parametrize("server_round", [1, 2], ids=["clean-gathered-at-once", "poisoned"])
+def test_batched_data_is_each_clients_local_data_concatenated(
+    cli: _ClientRuntime, server_round: int
+) -> None:
+    # round 1: the attack is not active yet, every row comes from one index_select
+    pids = [4, 0, 3, 1]
+    want = [cli.local_data(pid, server_round) for pid in pids]
+    x, y, sizes = cli._batch_data([(pid, RecordDict()) for pid in pids], server_round)
+    assert sizes == [len(d.y) for d in want]
+    assert torch.equal(x, torch.cat([d.x for d in want]))
+    assert torch.equal(y, torch.cat([d.y for d in want]))
+    if server_round == 2:  # a malicious client's rows are poisoned, so the rows differ
+        clean = cli.fed.clients_data(pids)
+        assert not torch.equal(clean[1], y) or not torch.equal(clean[0], x)
