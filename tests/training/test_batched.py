@@ -13,7 +13,7 @@ from torch import nn
 
 from fedpoison.models.simple import cnn, logreg, mlp
 from fedpoison.seeding import TRAINING, torch_generator
-from fedpoison.training.batched import batchable, train_clients
+from fedpoison.training.batched import batchable, train_clients, train_stacked
 from fedpoison.training.local import LocalTraining, local_train
 
 CPU = torch.device("cpu")
@@ -112,3 +112,11 @@ def test_refuses_row_dependent_layers_and_empty_clients() -> None:
     empty = [(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))]
     with pytest.raises(ValueError, match="holds no examples"):
         train_clients(mlp((1, 8, 8), 10), empty, cfg, [torch.Generator()], CPU)
+
+
+def test_train_stacked_refuses_rows_that_do_not_add_up_to_the_sizes() -> None:
+    (x, y), cfg = _data((1, 8, 8), [6])[0], LocalTraining(local_steps=1)
+    with pytest.raises(ValueError, match="6 inputs, 6 labels, sizes 5"):
+        train_stacked(logreg((1, 8, 8), 10), x, y, [2, 3], cfg, [torch.Generator()] * 2, CPU)
+    with pytest.raises(ValueError, match="6 inputs, 5 labels, sizes 6"):
+        train_stacked(logreg((1, 8, 8), 10), x, y[:5], [6], cfg, [torch.Generator()], CPU)
