@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from flwr.app import RecordDict
 
-from fedpoison.aggregators.pipeline import Defense
 from fedpoison.attacks.shaping import ClientRound, Shaping
 from fedpoison.attacks.threat import Knowledge
 from fedpoison.registry import ClassRegistry
+
+# Annotations only: importing the pipeline at run time made `fedpoison.clients` fail to import
+# in a Flower simulation, where the ServerApp and the ClientApps import fedpoison concurrently
+# (KeyError: 'fedpoison.aggregators'; tests/test_example_app.py).
+if TYPE_CHECKING:
+    from fedpoison.aggregators.pipeline import Defense
 
 
 @dataclass(frozen=True)
