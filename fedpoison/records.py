@@ -151,16 +151,22 @@ def encode(array: np.ndarray) -> Array:
     return new_array(name, array.shape, head + array.tobytes())
 
 
+def npy_payload(data: bytes, dtype: np.dtype, head: bytes, count: int) -> np.ndarray | None:
+    """The ``count`` values of ``dtype`` after ``head`` (read-only view of ``data``) when
+    ``data`` is exactly that header and those values, else ``None``."""
+    if len(data) == len(head) + count * dtype.itemsize and data.startswith(head):
+        return np.frombuffer(data, dtype, count, len(head))
+    return None
+
+
 def decode(array: Array) -> np.ndarray:
     """The NumPy array in ``array`` (read-only view of its bytes when on the fast path)."""
-    data = array.data
     try:
         dtype, head, size = expected_npy(array.dtype, tuple(array.shape))
     except (TypeError, ValueError):
         return array.numpy()
-    if len(data) == len(head) + size and data.startswith(head):
-        return np.frombuffer(data, dtype=dtype, offset=len(head)).reshape(array.shape)
-    return array.numpy()
+    values = npy_payload(array.data, dtype, head, size // dtype.itemsize)
+    return array.numpy() if values is None else values.reshape(array.shape)
 
 
 def to_record(state: dict[str, torch.Tensor]) -> ArrayRecord:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord
 
-from fedpoison.records import decode, encode, expected_npy, new_array_record
+from fedpoison.records import decode, encode, expected_npy, new_array_record, npy_payload
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,12 @@ def flatten(
         layout.names, layout.shapes, layout.dtypes, layout.sizes, layout.expected, strict=True
     ):
         array = record[name]
-        data = array.data
-        if (
-            array.dtype == dtype
-            and array.shape == shape
-            and len(data) == len(head) + size * np_dtype.itemsize
-            and data.startswith(head)
-        ):  # what every well-formed reply holds: its bytes straight into the row
-            flat[offset : offset + size] = np.frombuffer(data, np_dtype, size, len(head))
-            offset += size
-            continue
+        if array.dtype == dtype and array.shape == shape:  # a well-formed reply: bytes to row
+            values = npy_payload(array.data, np_dtype, head, size)
+            if values is not None:
+                flat[offset : offset + size] = values
+                offset += size
+                continue
         arr = decode(array)
         if tuple(arr.shape) != shape:
             raise ValueError(f"array {name!r} has shape {tuple(arr.shape)}, expected {shape}")
